@@ -1,0 +1,242 @@
+"""The ``qik`` and ``qikx`` commands: the only module that imports click.
+
+``main`` is a tuple of small steps (load, context, select, filter, list or run, report);
+every expected failure is a :class:`qik.errors.QikError` mapped to an exit code here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+import qik
+import qik.errors
+
+
+def _fail(exc: qik.errors.QikError) -> NoReturn:
+    click.echo(f"qik: error: {exc.msg}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
+    """The one handler: QikError -> one line and its exit code; Ctrl-C -> 130."""
+    try:
+        code = fn() or 0
+    except qik.errors.QikError as exc:
+        if debug:
+            raise
+        _fail(exc)
+    except KeyboardInterrupt:
+        click.echo("qik: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    sys.exit(code)
+
+
+def _status(runnables: list[Any], fp: Any) -> dict[str, str]:
+    """warm/cold per runnable, computing keys in dependency order without running."""
+    import qik.cache
+
+    out = {}
+    for r in runnables:
+        cache = qik.cache.load(r.cache)
+        if isinstance(cache, qik.cache.Uncached):
+            out[r.name] = "cold"
+            continue
+        out[r.name] = "warm" if cache.get(r, r.inputs(fp).key) is not None else "cold"
+    return out
+
+
+def run_qik(opts: dict[str, Any]) -> int:
+    import msgspec
+
+    import qik.cache
+    import qik.conf
+    import qik.console
+    import qik.ctx
+    import qik.fingerprint
+    import qik.graph
+    import qik.runner
+
+    qik.conf.load()
+    rt = qik.ctx.configure(
+        workers=opts["workers"],
+        force=opts["force"],
+        isolated=opts["isolated"],
+        ls=opts["ls"],
+        fail=opts["fail"],
+        json=opts["json"],
+        explain=opts["explain"],
+        verbosity=opts["verbosity"],
+        since=opts["since"],
+        shard=opts["shard"],
+        profile=opts["profile"],
+        cache_status=opts["cache_status"],
+        commands=opts["commands"],
+        modules=opts["module"],
+        spaces=opts["space"],
+        caches=opts["cache"],
+        watch=opts["watch"],
+    )
+    qik.ctx.check_required()
+    for c in rt.caches:
+        if c not in qik.cache.names():
+            raise qik.errors.CacheNotFound("cache", c, qik.cache.names())
+    graph = qik.graph.select(
+        rt.commands, modules=rt.modules, spaces=rt.spaces, caches=rt.caches, isolated=rt.isolated
+    )
+    fp = qik.fingerprint.current()
+    status: dict[str, str] = {}
+    if rt.cache_status:
+        status = _status([graph.runnables[n] for n in graph.order], fp)
+        keep = [n for n in graph.selected if status[n] == rt.cache_status]
+        graph = qik.graph.restrict(graph, keep, isolated=rt.isolated)
+
+    if rt.ls:
+        if rt.json:
+            status = status or _status([graph.runnables[n] for n in graph.order], fp)
+            rows = [_ls_row(graph.runnables[n], graph, status, fp) for n in graph.order]
+            sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
+        else:
+            for n in graph.order:
+                click.echo(n)
+        fp.save()
+        return 1 if rt.fail and graph.order else 0
+
+    console = qik.console.Console(
+        verbosity=rt.verbosity, json=rt.json, stream=len(graph.order) == 1 or rt.workers == 1
+    )
+    import time
+
+    start = time.monotonic()
+    runner = qik.runner.Runner(graph, workers=rt.workers, force=rt.force, console=console)
+    try:
+        outcomes = runner.run()
+    except KeyboardInterrupt:
+        raise
+    console.summary(outcomes, time.monotonic() - start)
+    if rt.json:
+        sys.stdout.write(msgspec.json.encode({"results": [msgspec.structs.replace(o, log="") for o in outcomes]}).decode() + "\n")
+    if any(o.code for o in outcomes) or any(o.status == "skipped" for o in outcomes):
+        return 1
+    return 1 if rt.fail and graph.order else 0
+
+
+def _ls_row(r: Any, graph: Any, status: dict[str, str], fp: Any) -> dict[str, Any]:
+    import qik.cache
+
+    uncached = isinstance(qik.cache.load(r.cache), qik.cache.Uncached)
+    return {
+        "name": r.name,
+        "command": r.cmd,
+        "exec": r.val,
+        "module": r.module,
+        "space": r.space,
+        "cache": r.cache,
+        "cache_status": status.get(r.name, "cold"),
+        "key": None if uncached else r.inputs(fp).key,
+        "deps": graph.upstream.get(r.name, []),
+    }
+
+
+_OPTIONS = [
+    click.argument("commands", nargs=-1),
+    click.option("-m", "--module", multiple=True, help="Select runnables of this module (repeatable)."),
+    click.option("-s", "--space", multiple=True, help="Select runnables of this space (repeatable)."),
+    click.option("-n", "--workers", type=int, help="Parallel workers (default: CPU count)."),
+    click.option("-f", "--force", is_flag=True, help="Do not read caches (results are still stored)."),
+    click.option("--isolated", is_flag=True, help="Do not pull in upstream command dependencies."),
+    click.option("--since", metavar="REF", help="Select runnables whose inputs changed since a git ref."),
+    click.option("--watch", is_flag=True, help="Re-run selected runnables when their inputs change."),
+    click.option("--cache", multiple=True, help="Select runnables using this cache (repeatable)."),
+    click.option("--cache-status", type=click.Choice(["warm", "cold"]), help="Select by cache state."),
+    click.option("--ls", is_flag=True, help="List the selected runnables instead of running them."),
+    click.option("--fail", is_flag=True, help="Exit 1 if anything is selected."),
+    click.option("-p", "--profile", help="Context profile."),
+    click.option("-v", "--verbosity", type=click.IntRange(0, 2), help="0 quiet, 1 default, 2 full."),
+    click.option("--json", "json", is_flag=True, help="Machine-readable output on stdout."),
+    click.option("--explain", is_flag=True, help="Say why each selected runnable hits or misses."),
+    click.option("--shard", metavar="K/N", help="Run the K-th of N balanced shards of the selection."),
+    click.option("--debug", is_flag=True, help="Show tracebacks."),
+]
+
+
+def _with_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(_OPTIONS):
+        fn = opt(fn)
+    return fn
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, name="qik")
+@click.version_option(qik.__version__, "--version", prog_name="qik")
+@_with_options
+def qik_cmd(**opts: Any) -> None:
+    """Run commands of qik.toml, replaying cached results when nothing changed.
+
+    With no COMMANDS, runs every command that is not hidden. Meta commands:
+    qik :plugins, qik :schema, qik :cache stats|prune|clear, qik :graph.
+    """
+    _guard(lambda: run_qik(opts), opts["debug"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0].startswith(":"):
+        import qik.meta
+
+        qik.meta.cli.main(args=args, prog_name="qik")
+        return
+    qik_cmd.main(args=args, prog_name="qik")
+
+
+# ---- qikx ----
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True},
+    name="qikx",
+)
+@click.argument("exe", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-i", "--install", is_flag=True, help="Lock and install every space's venv.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def qikx_cmd(exe: str | None, args: tuple[str, ...], install: bool, debug: bool) -> None:
+    """Run EXE[@space] in a space's environment (default: the space of the cwd)."""
+    _guard(lambda: _qikx(exe, list(args), install), debug)
+
+
+def _qikx(exe: str | None, args: list[str], install: bool) -> int:
+    import qik.conf
+    import qik.ctx
+    import qik.space
+
+    qik.conf.load()
+    qik.ctx.configure()
+    if install:
+        for name in qik.conf.project().resolved_spaces:
+            qik.space.load(name).venv.install()
+        if not exe:
+            return 0
+    if not exe:
+        raise qik.errors.UsageError("qikx needs an executable: qikx EXE[@space] [ARGS...]")
+    space = None
+    if "@" in exe:
+        exe, space = exe.rsplit("@", 1)
+    space = space or qik.space.for_cwd() or "default"
+    env = qik.space.load(space).environ
+    try:
+        os.execvpe(exe, [exe, *args], env)
+    except FileNotFoundError:
+        raise qik.errors.UsageError(f'"{exe}" was not found in the environment of space "{space}".') from None
+    return 0
+
+
+def qikx_main(argv: list[str] | None = None) -> None:
+    qikx_cmd.main(args=sys.argv[1:] if argv is None else argv, prog_name="qikx")

@@ -1,0 +1,662 @@
+"""The typed qik.toml: frozen msgspec Structs, the type registry and the two-phase decode.
+
+Plugins (and the built-in types) call :func:`register_type` with a tagged Struct and the
+dotted path of a factory. Decoding then happens in two phases: read ``[plugins]`` and
+import them so they can register, then build the tagged unions from the registry and
+decode the whole file strictly.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import sys
+import tomllib
+import types
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias, Union
+
+import msgspec
+
+import qik.errors
+import qik.func
+import qik.unset
+
+CacheWhen: TypeAlias = Literal["success", "failed", "finished"]
+CacheStatus: TypeAlias = Literal["warm", "cold"]
+VarValue: TypeAlias = str | int | bool
+
+Kind: TypeAlias = Literal["cache", "venv", "dep"]
+
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class Base(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    rename="kebab",
+    omit_defaults=True,
+    dict=True,
+):
+    """The base of every qik.toml table: frozen, strict, kebab-case keys."""
+
+
+class BasePluggable(Base, frozen=True):
+    """A struct whose ``type`` tag selects a registered implementation."""
+
+    kind: ClassVar[Kind]
+
+
+class Dep(BasePluggable, frozen=True, tag_field="type"):
+    """Base of dependency types (``{type = "...", ...}`` in ``deps``)."""
+
+    kind: ClassVar[Kind] = "dep"
+
+
+class Cache(BasePluggable, frozen=True, tag_field="type"):
+    """Base of cache types (``[caches.NAME] type = "..."``)."""
+
+    kind: ClassVar[Kind] = "cache"
+
+
+class Venv(BasePluggable, frozen=True, tag_field="type", kw_only=True):
+    """Base of virtualenv types (a space's ``venv``)."""
+
+    kind: ClassVar[Kind] = "venv"
+    install_cmd: ClassVar[str | None] = None
+    reqs: Annotated[str | list[str], _doc("Requirements file(s) of the venv.")] = []
+    lock: Annotated[str | None, _doc("Lock file; a dependency of every command.")] = None
+
+
+class PluginConf(Base, frozen=True, tag_field="pyimport"):
+    """Base of a plugin's own configuration under ``[plugins.NAME]``; tag = pyimport."""
+
+    @property
+    def pyimport(self) -> str:
+        return str(self.__struct_config__.tag)
+
+
+class PluginLocator(Base, frozen=True):
+    """``[plugins.NAME]`` for a plugin that registers no configuration."""
+
+    pyimport: str
+
+
+# ---- built-in types (registered below, the way plugins register theirs) ----
+
+
+class GlobDep(Dep, frozen=True, tag="glob"):
+    """Files matching a gitignore-style glob, relative to the project root."""
+
+    pattern: Annotated[str, _doc("Glob relative to the root; ** crosses folders.")]
+
+
+class ConstDep(Dep, frozen=True, tag="const"):
+    """A constant value (often from ctx) that is part of the key."""
+
+    val: Annotated[str, _doc("The value; {ctx.x} is filled in.")]
+
+
+class CmdDep(Dep, frozen=True, tag="command"):
+    """Another command: it runs first, and its artifacts are part of the key."""
+
+    name: Annotated[str, _doc("The command name.")]
+    strict: Annotated[bool, _doc("Re-select this command when the dependency re-runs.")] = False
+    isolated: Annotated[
+        bool | qik.unset.UnsetType, _doc("Do not pull the dependency into the run.")
+    ] = qik.unset.UNSET
+
+
+class PydistDep(Dep, frozen=True, tag="pydist"):
+    """The installed version of a Python distribution in the space's venv."""
+
+    name: Annotated[str, _doc("Distribution name.")]
+
+
+class LocalCacheConf(Cache, frozen=True, tag="local"):
+    """The local cache in ``._qik/cache``."""
+
+    max_size: Annotated[str | None, _doc('Bound on total size, e.g. "5GB".')] = None
+    max_age: Annotated[str | None, _doc('Bound on entry age, e.g. "30d".')] = None
+
+
+class RepoCacheConf(Cache, frozen=True, tag="repo"):
+    """The latest entry of each runnable in ``.qik/cache``, committed to git."""
+
+
+class NoneCacheConf(Cache, frozen=True, tag="none"):
+    """Never cached."""
+
+
+class ActiveVenv(Venv, frozen=True, tag="active", kw_only=True):
+    """Whatever environment qik runs in; nothing is managed."""
+
+
+class SpaceVenv(Venv, frozen=True, tag="space", kw_only=True):
+    """The venv of another space."""
+
+    name: Annotated[str, _doc("The space whose venv to use.")]
+
+
+# ---- the project tables ----
+
+
+class Cmd(Base, frozen=True):
+    """A command (``[commands.NAME]``)."""
+
+    exec: Annotated[str, _doc("Shell string, run from the project root.")] = ""
+    deps: Annotated[list[Any], _doc("Globs and typed dependencies.")] = []
+    artifacts: Annotated[list[str], _doc("Globs of files the command writes.")] = []
+    cache: Annotated[str | qik.unset.UnsetType, _doc("Cache name.")] = qik.unset.UNSET
+    cache_when: Annotated[
+        CacheWhen | qik.unset.UnsetType, _doc("Which results to cache.")
+    ] = qik.unset.UNSET
+    factory: Annotated[str, _doc("Dotted path of a function returning runnables.")] = ""
+    hidden: Annotated[bool, _doc("Only run when named or depended on.")] = False
+    space: Annotated[str | qik.unset.UnsetType, _doc("Space it runs in.")] = qik.unset.UNSET
+    tags: list[str] = []
+
+
+class Var(Base, frozen=True):
+    """A context variable, read from the environment variable of the same name."""
+
+    name: str
+    type: Literal["str", "int", "bool"] = "str"
+    default: VarValue | qik.unset.UnsetType = qik.unset.UNSET
+    required: bool = True
+
+
+class SpaceLocator(Base, frozen=True, tag_field="type", tag="space"):
+    """A reference to a space: ``{type = "space", name = "..."}``."""
+
+    name: str
+
+
+class ModuleLocator(Base, frozen=True):
+    """A module: a folder of a space, with a name."""
+
+    name: str
+    path: str
+
+    @qik.func.cached_property
+    def dir(self) -> pathlib.Path:
+        return pathlib.Path(self.path)
+
+    @qik.func.cached_property
+    def pyimport(self) -> str:
+        return pyimport(self.path)
+
+    @qik.func.cached_property
+    def conf(self) -> ModuleOrPlugin:
+        return _load_sub_conf(root() / self.path / "qik.toml")
+
+
+class ModuleOrPlugin(Base, frozen=True):
+    """The ``qik.toml`` of a module or plugin package: commands only."""
+
+    commands: dict[str, Any] = {}
+
+
+class Space(Base, frozen=True):
+    """A space: an area of the repo with its own venv, dotenv and modules."""
+
+    root: Annotated[str | None, _doc("Folder; running qik below it selects the space.")] = None
+    modules: list[str | ModuleLocator] = []
+    fence: list[str | SpaceLocator] | bool = []
+    venv: Any = None
+    dotenv: str | list[str] | None = None
+
+    @qik.func.cached_property
+    def modules_by_name(self) -> dict[str, ModuleLocator]:
+        locs = (
+            ModuleLocator(name=m.strip("/").replace("/", "."), path=m.strip("/"))
+            if isinstance(m, str)
+            else m
+            for m in self.modules
+        )
+        return {m.name: m for m in locs}
+
+
+class Pydist(Base, frozen=True):
+    versions: dict[str, str] = {}
+    ignore_missing: bool = False
+    ignore_missing_modules: bool = False
+    modules: dict[str, str] = {}
+
+
+class BaseConf(Base, frozen=True):
+    deps: list[Any] = []
+
+
+class Defaults(Base, frozen=True):
+    cache: str | qik.unset.UnsetType = qik.unset.UNSET
+    cache_when: CacheWhen | qik.unset.UnsetType = qik.unset.UNSET
+    python_path: str = "."
+    venv: Any = None
+    dotenv: str | list[str] | None = None
+
+
+class Project(Base, frozen=True):
+    """The whole qik.toml."""
+
+    commands: dict[str, Any] = {}
+    plugins: dict[str, Any] = {}
+    ctx: list[str | Var] | dict[str, dict[str, dict[str, VarValue]]] = []
+    caches: dict[str, Any] = {}
+    spaces: dict[str, Any] = {}
+    venvs: dict[str, Any] = {}
+    base: BaseConf = msgspec.field(default_factory=BaseConf)
+    defaults: Defaults = msgspec.field(default_factory=Defaults)
+    pydist: Pydist = msgspec.field(default_factory=Pydist)
+
+    @qik.func.cached_property
+    def resolved_spaces(self) -> dict[str, Space]:
+        spaces = {
+            name: space if isinstance(space, Space) else Space(venv=space)
+            for name, space in self.spaces.items()
+        }
+        spaces.setdefault("default", Space())
+        return spaces
+
+    @qik.func.cached_property
+    def ctx_vars(self) -> dict[str, Var]:
+        if isinstance(self.ctx, dict):
+            # Profile form: the default profile's project values declare the variables.
+            values = self.ctx.get("default", {}).get("project", {})
+            return {k: Var(name=k, type=type(v).__name__, default=v) for k, v in values.items()}  # type: ignore[arg-type]
+        return {v: Var(name=v) if isinstance(v, str) else v for v in self.ctx} | {
+            v.name: v for v in self.ctx if isinstance(v, Var)
+        }
+
+    @qik.func.cached_property
+    def modules_by_name(self) -> dict[str, ModuleLocator]:
+        return {
+            name: loc
+            for space in self.resolved_spaces.values()
+            for name, loc in space.modules_by_name.items()
+        }
+
+    @qik.func.cached_property
+    def plugins_by_name(self) -> dict[str, str]:
+        """Plugin name -> pyimport."""
+        return {name: plugin_pyimport(val) for name, val in self.plugins.items()}
+
+
+def plugin_pyimport(val: Any) -> str:
+    if isinstance(val, str):
+        return val
+    if isinstance(val, PluginConf | PluginLocator):
+        return val.pyimport
+    return str(val["pyimport"])
+
+
+# ---- the registry ----
+
+
+class Registered(msgspec.Struct, frozen=True):
+    """One registered type: its struct, factory and the plugin that registered it."""
+
+    conf: type[Any]
+    factory: str
+    owner: str
+
+
+_TYPES: dict[str, dict[str, Registered]] = {"cache": {}, "venv": {}, "dep": {}}
+_CONFS: dict[str, Registered] = {}
+_OWNER = "qik"
+_DEFAULT_VENV_TYPE: list[type[Venv]] = []
+
+
+def _set_owner(owner: str) -> str:
+    global _OWNER
+    old, _OWNER = _OWNER, owner
+    return old
+
+
+def _tag(cls: type[Any]) -> str:
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise qik.errors.ConfigError(f"{cls.__qualname__} has no tag: pass tag=... to the class.")
+    return tag
+
+
+def register_type(conf: type[BasePluggable], factory: str) -> None:
+    """Register a cache, venv or dependency type: a tagged Struct and a factory path."""
+    for kind, base in (("cache", Cache), ("venv", Venv), ("dep", Dep)):
+        if issubclass(conf, base):
+            break
+    else:
+        raise qik.errors.ConfigError(
+            f"{conf.__qualname__} must subclass qik.conf.Cache, qik.conf.Venv or qik.conf.Dep."
+        )
+    tag = _tag(conf)
+    existing = _TYPES[kind].get(tag)
+    if existing and existing.conf is not conf:
+        raise qik.errors.DuplicateType(
+            f'The {kind} type "{tag}" is registered twice: by {existing.owner} and by {_OWNER}.'
+        )
+    _TYPES[kind][tag] = Registered(conf=conf, factory=factory, owner=_OWNER)
+    if kind == "venv" and _OWNER != "qik":
+        # The last plugin venv type becomes the default for shorthand `venv = "reqs.txt"`.
+        _DEFAULT_VENV_TYPE[:] = [conf]  # type: ignore[list-item]
+
+
+def register_conf(conf: type[PluginConf]) -> None:
+    """Register a plugin's own configuration; its tag is the plugin's import path."""
+    tag = _tag(conf)
+    existing = _CONFS.get(tag)
+    if existing and existing.conf is not conf:
+        raise qik.errors.DuplicateType(
+            f'Plugin configuration "{tag}" is registered twice: by {existing.owner} and by {_OWNER}.'
+        )
+    _CONFS[tag] = Registered(conf=conf, factory="", owner=_OWNER)
+
+
+def registered(kind: str) -> Mapping[str, Registered]:
+    """A read-only view of the registered types of one kind."""
+    return types.MappingProxyType(_TYPES[kind])
+
+
+def registered_confs() -> Mapping[str, Registered]:
+    return types.MappingProxyType(_CONFS)
+
+
+def get_type_factory(conf: BasePluggable) -> str:
+    tag = _tag(type(conf))
+    entry = _TYPES[conf.kind].get(tag)
+    if not entry:
+        raise qik.errors.TypeNotFound(f"{conf.kind} type", tag, _TYPES[conf.kind])
+    return entry.factory
+
+
+def default_venv_type() -> type[Venv]:
+    return _DEFAULT_VENV_TYPE[0] if _DEFAULT_VENV_TYPE else ActiveVenv
+
+
+for _cls, _factory in (
+    (GlobDep, "qik.dep.glob_factory"),
+    (ConstDep, "qik.dep.const_factory"),
+    (CmdDep, "qik.dep.cmd_factory"),
+    (PydistDep, "qik.dep.pydist_factory"),
+    (LocalCacheConf, "qik.cache.local_factory"),
+    (RepoCacheConf, "qik.cache.repo_factory"),
+    (NoneCacheConf, "qik.cache.none_factory"),
+    (ActiveVenv, "qik.venv.active_factory"),
+    (SpaceVenv, "qik.venv.space_factory"),
+):
+    register_type(_cls, _factory)
+
+
+# ---- the dynamic types ----
+
+
+def _union(kind: str) -> Any:
+    members = tuple(r.conf for r in _TYPES[kind].values())
+    return Union[members]  # noqa: UP007 - built from a runtime tuple
+
+
+def dynamic_types() -> dict[str, Any]:
+    """The Project type with every registered type in its unions."""
+    deps_t = list[Union[(str, *(r.conf for r in _TYPES["dep"].values()))]]  # type: ignore[valid-type]  # noqa: UP007
+    venv_t = Union[(_union("venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
+    cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(Cmd,), frozen=True)
+    space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(Space,), frozen=True)
+    base_t = msgspec.defstruct("BaseConf", [("deps", deps_t, [])], bases=(BaseConf,), frozen=True)
+    defaults_t = msgspec.defstruct(
+        "Defaults", [("venv", venv_t, None)], bases=(Defaults,), frozen=True
+    )
+    commands_t = dict[str, Union[cmd_t, str]]  # type: ignore[valid-type]  # noqa: UP007
+    project_t = msgspec.defstruct(
+        "Project",
+        [
+            ("commands", commands_t, {}),
+            ("caches", dict[str, _union("cache")], {}),  # type: ignore[misc]
+            ("spaces", dict[str, Union[space_t, str, list[str]]], {}),  # type: ignore[valid-type]  # noqa: UP007
+            ("venvs", dict[str, _union("venv")], {}),  # type: ignore[misc]
+            ("base", base_t, msgspec.field(default_factory=base_t)),
+            ("defaults", defaults_t, msgspec.field(default_factory=defaults_t)),
+        ],
+        bases=(Project,),
+        frozen=True,
+    )
+    module_t = msgspec.defstruct(
+        "ModuleOrPlugin", [("commands", commands_t, {})], bases=(ModuleOrPlugin,), frozen=True
+    )
+    return {"project": project_t, "module": module_t, "cmd": cmd_t}
+
+
+_INVALID_TAG = re.compile(r"^Invalid value '([^']*)' - at `(\$[^`]*)\.(type|pyimport)`$")
+
+
+def _validation_error(exc: msgspec.ValidationError, where: str) -> qik.errors.ConfigError:
+    text = str(exc)
+    if m := _INVALID_TAG.match(text):
+        tag, path, field = m.groups()
+        if field == "type":
+            kind = "cache" if path.startswith("$.caches") else "dep" if "deps[" in path else "venv"
+            return qik.errors.TypeNotFound(
+                f"{kind} type", tag, _TYPES[kind], where=f"{where} at {path}"
+            )
+    text = text.replace("`", '"')
+    return qik.errors.ConfigParse(f"{where}: {text}")
+
+
+def decode(data: Any, *, where: str, type: Any, path: str = "$") -> Any:
+    """Convert raw TOML data to ``type``; errors name the file and the path."""
+    try:
+        return msgspec.convert(data, type=type, str_keys=True)
+    except msgspec.ValidationError as exc:
+        if path != "$":
+            exc = msgspec.ValidationError(str(exc).replace("`$", f"`{path}"))
+        raise _validation_error(exc, where) from None
+
+
+def _decode_plugins(raw: Any, where: str) -> dict[str, Any]:
+    """Each ``[plugins.NAME]`` decoded with the configuration its plugin registered."""
+    out = {}
+    for name, val in (raw or {}).items():
+        pyimp = val if isinstance(val, str) else val.get("pyimport") if isinstance(val, dict) else None
+        reg = _CONFS.get(str(pyimp))
+        typ = Union[str, reg.conf] if reg else Union[str, PluginLocator]  # noqa: UP007
+        out[name] = decode(val, where=where, type=typ, path=f"$.plugins.{name}")
+    return out
+
+
+def read_toml(path: pathlib.Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise qik.errors.ConfigParse(f"{_rel(path)}: {exc.strerror}") from None
+
+
+def _rel(path: pathlib.Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+# ---- locating and loading the project ----
+
+
+class Loaded(msgspec.Struct, frozen=True):
+    project: Project
+    location: pathlib.Path
+    where: str
+    raw: dict[str, Any]
+
+
+_LOADED: list[Loaded] = []
+
+
+def _git_top(start: pathlib.Path) -> pathlib.Path | None:
+    for d in (start, *start.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def _candidates(cwd: pathlib.Path) -> list[tuple[pathlib.Path, dict[str, Any], str]]:
+    """Config files from cwd up to the git root, nearest first."""
+    top = _git_top(cwd)
+    found = []
+    for d in (cwd, *cwd.parents):
+        if (d / "qik.toml").is_file():
+            found.append((d / "qik.toml", {}, "qik.toml"))
+        elif (d / "pyproject.toml").is_file():
+            data = read_toml(d / "pyproject.toml")
+            if isinstance(data.get("tool"), dict) and "qik" in data["tool"]:
+                found.append((d / "pyproject.toml", data["tool"]["qik"], "[tool.qik]"))
+        if d == top:
+            break
+    return found
+
+
+def find(cwd: pathlib.Path | None = None) -> tuple[pathlib.Path, dict[str, Any], str]:
+    """The project's config file: the nearest one that is not a module's qik.toml."""
+    cwd = (cwd or pathlib.Path.cwd()).resolve()
+    found = _candidates(cwd)
+    if not found:
+        raise qik.errors.ConfigNotFound(
+            "No qik.toml (or [tool.qik] in pyproject.toml) found here or above, up to the git root.",
+            hint="Create a qik.toml at the root of your project.",
+        )
+    loaded = [(p, d or read_toml(p), w) for p, d, w in found]
+    chosen = loaded[0]
+    for outer in loaded[1:]:
+        # A module's own qik.toml is not a project: prefer the project that lists it.
+        mod_dirs = set()
+        for space in (outer[1].get("spaces") or {}).values():
+            for m in space.get("modules", []) if isinstance(space, dict) else []:
+                mpath = m if isinstance(m, str) else m.get("path", "")
+                mod_dirs.add((outer[0].parent / mpath).resolve())
+        if chosen[0].parent in mod_dirs:
+            chosen = outer
+    return chosen
+
+
+def _load_plugins(proj_raw: dict[str, Any], where: str) -> None:
+    import qik.plugins
+
+    qik.plugins.load_all(proj_raw.get("plugins") or {}, where=where, root=root())
+
+
+def load(cwd: pathlib.Path | None = None) -> Loaded:
+    """Find, then decode the project configuration (plugins are imported in between)."""
+    if _LOADED:
+        return _LOADED[0]
+    path, raw, kind = find(cwd)
+    where = _rel(path) if kind == "qik.toml" else f"{_rel(path)} [tool.qik]"
+    _LOADED.append(Loaded(project=Project(), location=path, where=where, raw=raw))
+    try:
+        _load_plugins(raw, where)
+        plugins = _decode_plugins(raw.get("plugins"), where)
+        project = decode(raw | {"plugins": {}}, where=where, type=dynamic_types()["project"])
+        project = msgspec.structs.replace(project, plugins=plugins)
+    except BaseException:
+        _LOADED.clear()
+        raise
+    _LOADED[0] = Loaded(project=project, location=path, where=where, raw=raw)
+    python_path = str(root() / project.defaults.python_path)
+    if python_path not in sys.path:
+        sys.path.insert(0, python_path)
+    return _LOADED[0]
+
+
+def reset() -> None:
+    """Forget the loaded project (tests and long-lived processes)."""
+    _LOADED.clear()
+    qik.func.clear_caches()
+
+
+def project() -> Project:
+    return load().project
+
+
+def location() -> pathlib.Path:
+    return load().location
+
+
+def where() -> str:
+    return load().where
+
+
+def root() -> pathlib.Path:
+    return load().location.parent
+
+
+def priv_work_dir(rel: bool = False) -> pathlib.Path:
+    """``._qik``: machine-local state (cache, venvs, digests, logs)."""
+    return pathlib.Path("._qik") if rel else root() / "._qik"
+
+
+def pub_work_dir(rel: bool = False) -> pathlib.Path:
+    """``.qik``: state meant to be committed (repo cache, locks)."""
+    return pathlib.Path(".qik") if rel else root() / ".qik"
+
+
+def pyimport(path: str) -> str:
+    python_path = project().defaults.python_path.strip("/")
+    rel = path.strip("/")
+    if python_path not in ("", ".") and rel.startswith(python_path + "/"):
+        rel = rel[len(python_path) + 1 :]
+    return rel.replace("/", ".")
+
+
+@qik.func.cache
+def _load_sub_conf(path: pathlib.Path) -> ModuleOrPlugin:
+    if not path.is_file():
+        return ModuleOrPlugin()
+    return decode(read_toml(path), where=_rel(path), type=dynamic_types()["module"])  # type: ignore[no-any-return]
+
+
+def plugin(pyimport: str) -> PluginConf:
+    """The configuration of a plugin, by its import path (defaults if not configured)."""
+    proj = project()
+    for val in proj.plugins.values():
+        if plugin_pyimport(val) == pyimport and isinstance(val, PluginConf):
+            return val
+    if pyimport in _CONFS:
+        return _CONFS[pyimport].conf()  # type: ignore[no-any-return]
+    raise qik.errors.PluginNotFound(f'Plugin "{pyimport}" registers no configuration.')
+
+
+def module_locator(name: str) -> ModuleLocator:
+    mods = project().modules_by_name
+    if name not in mods:
+        raise qik.errors.ModuleNotFound("module", name, mods, where=where())
+    return mods[name]
+
+
+def command(name: str) -> Cmd:
+    """The configuration of a command: ``name``, ``module/name`` or ``plugin.name``."""
+    cmds = commands()
+    if name not in cmds:
+        raise qik.errors.CommandNotFound("command", name, [n for n, c in cmds.items() if not c.hidden])
+    return cmds[name]
+
+
+@qik.func.cache
+def commands() -> dict[str, Cmd]:
+    """Every command: the project's, each module's (``mod/cmd``) and each plugin's (``plugin.cmd``)."""
+    import qik.plugins
+
+    proj = project()
+    cmd_t = dynamic_types()["cmd"]
+
+    def norm(c: Any) -> Cmd:
+        return cmd_t(exec=c) if isinstance(c, str) else c  # type: ignore[no-any-return]
+
+    out = {name: norm(c) for name, c in proj.commands.items()}
+    for mod in proj.modules_by_name.values():
+        out |= {f"{mod.name}/{n}": norm(c) for n, c in mod.conf.commands.items()}
+    for name, conf in qik.plugins.plugin_confs().items():
+        out |= {f"{name}.{n}": norm(c) for n, c in conf.commands.items()}
+    return out

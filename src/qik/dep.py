@@ -1,0 +1,162 @@
+"""Runtime dependency objects, built from the ``deps`` of a command by registered factories."""
+
+from __future__ import annotations
+
+import pkgutil
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+import qik.conf
+import qik.ctx
+import qik.func
+import qik.unset
+
+if TYPE_CHECKING:
+    import qik.runnable
+    from qik.conf import ModuleLocator
+
+
+class Runnable(msgspec.Struct, frozen=True):
+    """A dependency on another runnable (it runs first; its artifacts join the key)."""
+
+    name: str
+    obj: qik.runnable.Runnable
+    strict: bool = False
+    isolated: bool | qik.unset.UnsetType = qik.unset.UNSET
+
+
+class Dep(msgspec.Struct, frozen=True, dict=True):
+    """A dependency of a runnable. Subclasses say which globs, values and pydists it adds."""
+
+    val: str
+
+    def __str__(self) -> str:
+        return self.val
+
+    @property
+    def globs(self) -> list[str]:
+        """Glob patterns whose files' contents join the key."""
+        return []
+
+    @property
+    def consts(self) -> list[str]:
+        """Constant values that join the key."""
+        return []
+
+    @property
+    def pydists(self) -> list[str]:
+        """Python distributions whose versions join the key."""
+        return []
+
+    @property
+    def runnables(self) -> list[Runnable]:
+        """Runnables that must run first."""
+        return []
+
+    @property
+    def since(self) -> list[str]:
+        """Globs whose git changes mean this dependency changed (for ``--since``)."""
+        return self.globs
+
+    @property
+    def watch(self) -> list[str]:
+        """Globs to watch for ``--watch``."""
+        return self.globs
+
+
+class Glob(Dep, frozen=True):
+    """Files matching a glob."""
+
+    @property
+    def globs(self) -> list[str]:
+        return [self.val]
+
+
+class Const(Dep, frozen=True):
+    """A constant value."""
+
+    @property
+    def consts(self) -> list[str]:
+        return [self.val]
+
+    @property
+    def since(self) -> list[str]:
+        return ["qik.toml", "**/qik.toml"]
+
+
+class Pydist(Dep, frozen=True):
+    """The version of a Python distribution in the space's venv."""
+
+    @property
+    def pydists(self) -> list[str]:
+        return [self.val]
+
+
+class BaseCmd(Dep, frozen=True):
+    """A dependency on the runnables of a command (optionally with arguments).
+
+    Plugins subclass this to depend on a (hidden) plugin command and its output file:
+    override :meth:`get_cmd_name`, :meth:`get_cmd_args` and ``globs``.
+    """
+
+    strict: bool = False
+    isolated: bool | qik.unset.UnsetType = qik.unset.UNSET
+    args: dict[str, str | None] = {}
+
+    def get_cmd_name(self) -> str:
+        raise NotImplementedError
+
+    def get_cmd_args(self) -> dict[str, str | None]:
+        return self.args
+
+    @qik.func.cached_property
+    def runnables(self) -> list[Runnable]:  # type: ignore[override]
+        import qik.cmd
+
+        args = {k: v for k, v in self.get_cmd_args().items() if v is not None}
+        return [
+            Runnable(name=r.name, obj=r, strict=self.strict, isolated=self.isolated)
+            for r in qik.cmd.load(self.get_cmd_name(), **args).runnables.values()
+        ]
+
+
+class Cmd(BaseCmd, frozen=True):
+    """A dependency on another command."""
+
+    def get_cmd_name(self) -> str:
+        return self.val
+
+
+def glob_factory(conf: qik.conf.GlobDep, module: ModuleLocator | None = None, space: str | None = None) -> Glob:
+    return Glob(qik.ctx.format(conf.pattern, module=module))
+
+
+def const_factory(conf: qik.conf.ConstDep, module: ModuleLocator | None = None, space: str | None = None) -> Const:
+    return Const(qik.ctx.format(conf.val, module=module))
+
+
+def pydist_factory(conf: qik.conf.PydistDep, module: ModuleLocator | None = None, space: str | None = None) -> Pydist:
+    return Pydist(qik.ctx.format(conf.name, module=module))
+
+
+def cmd_factory(conf: qik.conf.CmdDep, module: ModuleLocator | None = None, space: str | None = None) -> Cmd:
+    return Cmd(qik.ctx.format(conf.name, module=module), strict=conf.strict, isolated=conf.isolated)
+
+
+@qik.func.cache
+def _resolve(path: str) -> Any:
+    return pkgutil.resolve_name(path)
+
+
+def factory(conf: Any, module: ModuleLocator | None = None, space: str | None = None) -> Dep:
+    """Build a dependency from its configuration through the type registry."""
+    if isinstance(conf, str):
+        return Glob(qik.ctx.format(conf, module=module))
+    return _resolve(qik.conf.get_type_factory(conf))(conf, module=module, space=space)  # type: ignore[no-any-return]
+
+
+@qik.func.cache
+def base() -> list[Dep]:
+    """The ``[base]`` deps, added to every cached command."""
+    return [factory(d) for d in qik.conf.project().base.deps]

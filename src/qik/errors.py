@@ -1,0 +1,139 @@
+"""Expected failures. The CLI is the one place that turns these into exit codes."""
+
+from __future__ import annotations
+
+
+class QikError(Exception):
+    """An expected failure, shown to the user as one line (plus an optional hint)."""
+
+    code: str = "qik"
+    exit_code: int = 2
+
+    def __init__(self, msg: str, *, hint: str | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class ConfigError(QikError):
+    code = "config"
+
+
+class ConfigNotFound(ConfigError):
+    code = "config-not-found"
+
+
+class ConfigParse(ConfigError):
+    code = "config-parse"
+
+
+class UnknownChoice(ConfigError):
+    """A name that is not one of the valid choices; the message lists them."""
+
+    code = "unknown-choice"
+
+    def __init__(self, what: str, name: str, choices: object, *, where: str = "") -> None:
+        valid = sorted(str(c) for c in choices)  # type: ignore[attr-defined]
+        listing = ", ".join(valid) if valid else "none are configured"
+        loc = f" in {where}" if where else ""
+        super().__init__(f'Unknown {what} "{name}"{loc}. Valid choices: {listing}.')
+        self.name = name
+
+
+class CommandNotFound(UnknownChoice):
+    code = "command-not-found"
+
+
+class ModuleNotFound(UnknownChoice):
+    code = "module-not-found"
+
+
+class SpaceNotFound(UnknownChoice):
+    code = "space-not-found"
+
+
+class CacheNotFound(UnknownChoice):
+    code = "cache-not-found"
+
+
+class TypeNotFound(UnknownChoice):
+    code = "type-not-found"
+
+
+class PluginNotFound(ConfigError):
+    code = "plugin-not-found"
+
+
+class PluginImport(ConfigError):
+    code = "plugin-import"
+
+
+class PluginIncompatible(ConfigError):
+    code = "plugin-incompatible"
+
+
+class DuplicateType(ConfigError):
+    code = "duplicate-type"
+
+
+class CycleError(ConfigError):
+    code = "cycle"
+
+
+class CircularVenv(CycleError):
+    code = "circular-venv"
+
+
+class CircularFence(CycleError):
+    code = "circular-fence"
+
+
+class CircularConstraint(CycleError):
+    code = "circular-constraint"
+
+
+class CtxValueNotFound(ConfigError):
+    code = "ctx-missing"
+
+
+class CtxCast(ConfigError):
+    code = "ctx-cast"
+
+
+EnvCast = CtxCast
+
+
+class UnconfiguredCtx(ConfigError):
+    code = "ctx-unknown"
+
+
+class PydistNotFound(ConfigError):
+    code = "pydist-not-found"
+
+
+class UsageError(QikError):
+    code = "usage"
+
+
+class GitError(QikError):
+    code = "git"
+
+
+class RunnerError(QikError):
+    code = "runner"
+    exit_code = 1
+
+
+class ExtraNotInstalled(QikError):
+    """An optional dependency is missing; the hint names the extra to install."""
+
+    code = "extra-not-installed"
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f'The optional package "{module}" is not installed.',
+            hint=f'pip install "qik[{extra}]"',
+        )

@@ -1,0 +1,208 @@
+"""Runnables: one concrete invocation of a command (per module, per space, per args)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+import qik.conf
+import qik.ctx
+import qik.dep
+import qik.errors
+import qik.fingerprint
+import qik.func
+import qik.space
+import qik.unset
+
+
+class Inputs(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
+    """Everything that makes a runnable's key; stored in each manifest for ``--explain``."""
+
+    spec: dict[str, Any]
+    files: dict[str, str] = {}
+    consts: list[str] = []
+    pydists: dict[str, str] = {}
+    upstream: dict[str, str] = {}
+
+    @qik.func.cached_property
+    def key(self) -> str:
+        return qik.fingerprint.key({"v": qik.fingerprint.SCHEMA, "inputs": self})
+
+
+class Runnable(msgspec.Struct, frozen=True, dict=True):
+    """One concrete, cacheable invocation."""
+
+    name: str
+    cmd: str
+    val: str
+    deps: list[qik.dep.Dep] = []
+    artifacts: list[str] = []
+    module: str | None = None
+    space: str | None = "default"
+    cache: str = "local"
+    cache_when: str = "success"
+    hidden: bool = False
+    args: dict[str, str] = {}
+
+    @qik.func.cached_property
+    def slug(self) -> str:
+        """A file-name-safe, unique form of the name."""
+        safe = re.sub(r"[^A-Za-z0-9_.@#=+-]", "_", self.name)
+        if safe != self.name:
+            safe += "-" + qik.fingerprint.hash_bytes(self.name.encode())[:8]
+        return safe
+
+    @qik.func.cached_property
+    def resolved_space(self) -> qik.space.Space | None:
+        return qik.space.load(self.space) if self.space else None
+
+    @qik.func.cached_property
+    def dep_runnables(self) -> dict[str, qik.dep.Runnable]:
+        """Runnables this one depends on. A module's command only depends on its own module's
+        runnables of a parametrized command."""
+        out = {
+            r.name: r
+            for dep in self.deps
+            for r in dep.runnables
+            if not self.module or not r.obj.module or r.obj.module == self.module
+        }
+        if self.resolved_space:
+            out |= self.resolved_space.venv.runnable_deps
+        out.pop(self.name, None)
+        return out
+
+    @qik.func.cached_property
+    def globs(self) -> list[str]:
+        globs = {g for dep in self.deps for g in dep.globs}
+        if self.resolved_space:
+            globs |= self.resolved_space.glob_deps
+        return sorted(globs)
+
+    @qik.func.cached_property
+    def consts(self) -> list[str]:
+        return sorted({c for dep in self.deps for c in dep.consts})
+
+    @qik.func.cached_property
+    def pydists(self) -> list[str]:
+        return sorted({p for dep in self.deps for p in dep.pydists})
+
+    @qik.func.cached_property
+    def spec(self) -> dict[str, Any]:
+        """What defines the result besides inputs; not the cache or cache-when."""
+        spec: dict[str, Any] = {"exec": self.val, "artifacts": sorted(self.artifacts)}
+        if self.resolved_space:
+            spec["space"] = self.space
+            spec["venv"] = self.resolved_space.venv.identity
+        if self.args:
+            spec["args"] = self.args
+        return spec
+
+    def pydist_versions(self) -> dict[str, str]:
+        if not self.pydists:
+            return {}
+        proj = qik.conf.project()
+        venv = self.resolved_space.venv if self.resolved_space else None
+        out = {}
+        for dist in self.pydists:
+            version = venv.pydist_version(dist) if venv else None
+            if version is None:
+                version = proj.pydist.versions.get(dist)
+            if version is None:
+                if not proj.pydist.ignore_missing:
+                    raise qik.errors.PydistNotFound(
+                        f'The distribution "{dist}" (a pydist dep of {self.name}) is not installed '
+                        f'in the venv of space "{self.space}".',
+                        hint=f'Install it, or set [pydist] versions = {{"{dist}" = "..."}} '
+                        "or ignore-missing = true in qik.toml.",
+                    )
+                version = "missing"
+            out[dist] = version
+        return out
+
+    def upstream_artifacts(self, fp: qik.fingerprint.Fingerprinter) -> dict[str, str]:
+        """Contents of the artifacts of the runnables this one depends on, tracked or not."""
+        paths: set[str] = set()
+        for dep in self.dep_runnables.values():
+            for pattern in dep.obj.artifacts:
+                paths.update(qik.fingerprint.fs_glob(fp.root, pattern))
+        return fp.digests(sorted(paths))
+
+    def inputs(self, fp: qik.fingerprint.Fingerprinter) -> Inputs:
+        files: set[str] = set()
+        for g in self.globs:
+            files.update(fp.glob(g))
+        return Inputs(
+            spec=self.spec,
+            files=fp.digests(sorted(files)),
+            consts=self.consts,
+            pydists=self.pydist_versions(),
+            upstream=self.upstream_artifacts(fp) if self.dep_runnables else {},
+        )
+
+    def environ(self, worker: int) -> dict[str, str]:
+        env = dict(qik.space.environ_for(self.space))
+        env["QIK__CMD"] = self.cmd
+        env["QIK__RUNNABLE"] = self.name
+        env["QIK__WORKER"] = str(worker)
+        return env
+
+
+@qik.func.cache
+def _num_spaces() -> int:
+    return len(set(qik.conf.project().resolved_spaces) | {"default"})
+
+
+def fmt_name(cmd: str, *, module: str | None = None, space: str | None = "default", **args: str) -> str:
+    """Upstream's runnable names: ``cmd``, ``cmd@space`` with several spaces, ``cmd#module``."""
+    space_str = f"@{space}" if space and _num_spaces() > 1 else ""
+    module_str = f"#{module}" if module and not cmd.startswith(f"{module}/") else ""
+    args_str = "?" + "&".join(f"{k}={v}" for k, v in sorted(args.items())) if args else ""
+    return f"{cmd}{space_str}{module_str}{args_str}"
+
+
+def _make(cmd: str, conf: qik.conf.Cmd, space: str | None, module: qik.conf.ModuleLocator | None) -> Runnable:
+    proj = qik.conf.project()
+    cache = "none" if not conf.deps else qik.unset.coalesce(conf.cache, proj.defaults.cache, default="local")
+    cache_when = qik.unset.coalesce(conf.cache_when, proj.defaults.cache_when, default="success")
+    deps = [qik.dep.factory(d, module=module, space=space) for d in conf.deps]
+    return Runnable(
+        name=fmt_name(cmd, module=module.name if module else None, space=space),
+        cmd=cmd,
+        val=qik.ctx.format(conf.exec, module=module),
+        deps=[*qik.dep.base(), *deps] if conf.deps else deps,
+        artifacts=[qik.ctx.format(a, module=module) for a in conf.artifacts],
+        module=module.name if module else None,
+        space=space,
+        cache=qik.ctx.format(cache),
+        cache_when=qik.ctx.format(cache_when),
+        hidden=conf.hidden,
+    )
+
+
+def factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, Runnable]:
+    """The default factory: one runnable, or one per module when the exec uses ``{module.``."""
+    proj = qik.conf.project()
+    if "/" in cmd:
+        mod = qik.conf.module_locator(cmd.split("/", 1)[0])
+        made = [_make(cmd, conf, qik.space.module_space(mod.name), mod)]
+    elif "{module." in conf.exec:
+        spaces = (
+            {conf.space: proj.resolved_spaces[conf.space]}
+            if isinstance(conf.space, str) and conf.space in proj.resolved_spaces
+            else proj.resolved_spaces
+        )
+        if isinstance(conf.space, str) and conf.space not in proj.resolved_spaces:
+            raise qik.errors.SpaceNotFound("space", conf.space, proj.resolved_spaces, where=f'command "{cmd}"')
+        made = [
+            _make(cmd, conf, space, mod)
+            for space, sconf in spaces.items()
+            for mod in sconf.modules_by_name.values()
+        ]
+    else:
+        space = conf.space if isinstance(conf.space, str) else "default"
+        if space not in proj.resolved_spaces:
+            raise qik.errors.SpaceNotFound("space", space, proj.resolved_spaces, where=f'command "{cmd}"')
+        made = [_make(cmd, conf, space, None)]
+    return {r.name: r for r in made}

@@ -1,0 +1,222 @@
+"""Scheduling and workers: the only module that starts threads or processes.
+
+A ready queue over the DAG feeds a pool of ``-n`` worker threads. Each worker computes
+its runnable's key, asks the cache, and either replays the entry or runs the command as
+``/bin/sh -c`` in its own process group; then it stores the result under the key
+computed again after the run. A failure skips the runnable's dependents; Ctrl-C ends every
+child process group.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Literal
+
+import msgspec
+
+import qik.cache
+import qik.conf
+import qik.console
+import qik.fingerprint
+import qik.graph
+import qik.runnable
+import qik.warnings
+
+Status = Literal["cached", "ran", "failed", "skipped"]
+
+
+class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The result of one runnable in a run (the ``--json`` schema)."""
+
+    name: str
+    status: Status
+    code: int = 0
+    cached: bool = False
+    duration: float = 0.0
+    key: str | None = None
+    source: str | None = None  # the cache a hit came from
+    log: str = ""
+    reason: str = ""
+
+
+class Interrupted(Exception):
+    pass
+
+
+class Runner:
+    def __init__(
+        self,
+        graph: qik.graph.Graph,
+        *,
+        workers: int,
+        force: bool = False,
+        console: qik.console.Console,
+    ) -> None:
+        self.graph = graph
+        self.workers = max(1, workers)
+        self.force = force
+        self.console = console
+        self.fp = qik.fingerprint.current()
+        self.root = str(qik.conf.root())
+        self._stop = threading.Event()
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._procs_lock = threading.Lock()
+        self._worker_ids: dict[int, int] = {}
+        self.out_dir = qik.conf.priv_work_dir() / "out"
+
+    # ---- one runnable ----
+
+    def _worker_id(self) -> int:
+        ident = threading.get_ident()
+        with self._procs_lock:
+            return self._worker_ids.setdefault(ident, len(self._worker_ids) + 1)
+
+    def _execute(self, r: qik.runnable.Runnable) -> qik.cache.Result:
+        start = time.monotonic()
+        env = r.environ(self._worker_id())
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        chunks: list[bytes] = []
+        with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", r.val],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            with self._procs_lock:
+                self._procs[proc.pid] = proc
+            try:
+                assert proc.stdout is not None
+                for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
+                    chunks.append(chunk)
+                    log_file.write(chunk)
+                    if self.console.stream:
+                        self.console.output(chunk)
+                code = proc.wait()
+            finally:
+                with self._procs_lock:
+                    self._procs.pop(proc.pid, None)
+        log = b"".join(chunks).decode("utf-8", "replace")
+        return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
+
+    def process(self, r: qik.runnable.Runnable) -> Outcome:
+        if self._stop.is_set():
+            return Outcome(name=r.name, status="skipped", reason="interrupted")
+        self.console.started(r.name)
+        cache = qik.cache.load(r.cache)
+        uncached = isinstance(cache, qik.cache.Uncached)
+        key = None
+        if not uncached:
+            key = r.inputs(self.fp).key
+            if not self.force and (entry := cache.get(r, key)) is not None:
+                cache.restore(r, key, entry.manifest)
+                m = entry.manifest
+                return Outcome(
+                    name=r.name,
+                    status="failed" if m.code else "cached",
+                    code=m.code,
+                    cached=True,
+                    duration=m.duration,
+                    key=key,
+                    source=r.cache,
+                    log=m.log,
+                )
+        result = self._execute(r)
+        if self._stop.is_set():
+            return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
+        if not uncached and qik.cache.should_cache(result.code, r.cache_when):
+            # Keyed again after the run, so a command that rewrites its inputs hits next time.
+            inputs = r.inputs(self.fp)
+            key = inputs.key
+            try:
+                cache.set(r, key, result, inputs)
+            except OSError as exc:
+                qik.warnings.warn(f"could not store {r.name} in cache {r.cache}: {exc}")
+        return Outcome(
+            name=r.name,
+            status="failed" if result.code else "ran",
+            code=result.code,
+            duration=round(result.duration, 4),
+            key=key,
+            log=result.log,
+        )
+
+    # ---- the schedule ----
+
+    def run(self) -> list[Outcome]:
+        g = self.graph
+        down = g.downstream
+        waiting = {n: len(ups) for n, ups in g.upstream.items()}
+        ready = [n for n in g.order if waiting[n] == 0]
+        outcomes: dict[str, Outcome] = {}
+        self.console.begin(len(g.runnables))
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qik")
+        futures: dict[concurrent.futures.Future[Outcome], str] = {}
+
+        def skip(name: str, why: str) -> None:
+            for d in down[name]:
+                if d not in outcomes:
+                    outcomes[d] = o = Outcome(name=d, status="skipped", reason=why)
+                    self.console.finished(o)
+                    skip(d, why)
+
+        try:
+            while ready or futures:
+                while ready and len(futures) < self.workers:
+                    name = ready.pop(0)
+                    if name not in outcomes:
+                        futures[pool.submit(self.process, g.runnables[name])] = name
+                if not futures:
+                    continue
+                done, _ = concurrent.futures.wait(futures, timeout=0.1, return_when="FIRST_COMPLETED")
+                self.console.tick()
+                for fut in sorted(done, key=lambda f: futures[f]):
+                    name = futures.pop(fut)
+                    o = fut.result()
+                    outcomes[name] = o
+                    self.console.finished(o)
+                    if o.code or o.status == "skipped":
+                        skip(name, f"{name} failed" if o.code else f"{name} was skipped")
+                        continue
+                    for d in down[name]:
+                        waiting[d] -= 1
+                        if waiting[d] == 0 and d not in outcomes:
+                            ready.append(d)
+        except KeyboardInterrupt:
+            self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.fp.save()
+        return [outcomes[n] for n in g.order if n in outcomes]
+
+    def stop(self, grace: float = 3.0) -> None:
+        """End every child process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        self._stop.set()
+        with self._procs_lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            _killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _killpg(p.pid, signal.SIGKILL)
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

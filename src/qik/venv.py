@@ -1,0 +1,169 @@
+"""Virtualenvs of spaces. The built-in types are ``active`` (nothing managed) and ``space``."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import sys
+import sysconfig
+from typing import TYPE_CHECKING
+
+import msgspec
+
+import qik.conf
+import qik.ctx
+import qik.errors
+import qik.func
+
+if TYPE_CHECKING:
+    import qik.dep
+
+
+def normalize_dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+class Venv(msgspec.Struct, frozen=True, dict=True):
+    """A space's environment. Plugins subclass it for managed venv types."""
+
+    name: str
+    conf: qik.conf.Venv
+
+    @qik.func.cached_property
+    def reqs(self) -> list[str]:
+        reqs = self.conf.reqs
+        return [qik.ctx.format(r) for r in ([reqs] if isinstance(reqs, str) else reqs)]
+
+    @qik.func.cached_property
+    def lock(self) -> str | None:
+        """The lock file; a dependency of every command in the space."""
+        return qik.ctx.format(self.conf.lock) if self.conf.lock else None
+
+    @qik.func.cached_property
+    def dir(self) -> pathlib.Path:
+        return pathlib.Path(sys.prefix)
+
+    @qik.func.cached_property
+    def environ(self) -> dict[str, str]:
+        """The full environment of a process running in this venv."""
+        return dict(os.environ)
+
+    @qik.func.cached_property
+    def site_packages_dir(self) -> pathlib.Path:
+        for path in sorted(self.dir.glob("lib/python*/site-packages")):
+            return path
+        for path in self.dir.glob("Lib/site-packages"):
+            return path
+        raise qik.errors.ConfigError(f'No site-packages in the venv of space "{self.name}" ({self.dir}).')
+
+    @qik.func.cached_property
+    def runnable_deps(self) -> dict[str, qik.dep.Runnable]:
+        """Runnables injected before every command of the space (lock, install)."""
+        return {}
+
+    @qik.func.cached_property
+    def glob_deps(self) -> set[str]:
+        return {self.lock} if self.lock else set(self.reqs)
+
+    @qik.func.cached_property
+    def identity(self) -> dict[str, object]:
+        """What about the venv changes results; joins the spec of each runnable."""
+        return {"type": str(self.conf.__struct_config__.tag), "name": self.name}
+
+    @qik.func.cached_property
+    def pydist_versions(self) -> dict[str, str]:
+        """Normalized distribution name -> version, from the venv's site-packages."""
+        out: dict[str, str] = {}
+        try:
+            entries = os.listdir(self.site_packages_dir)
+        except (OSError, qik.errors.QikError):
+            return out
+        for entry in entries:
+            if entry.endswith(".dist-info"):
+                stem = entry[: -len(".dist-info")]
+                if "-" in stem:
+                    dist, version = stem.split("-", 1)
+                    out[normalize_dist(dist)] = version
+        return out
+
+    def pydist_version(self, dist: str) -> str | None:
+        return self.pydist_versions.get(normalize_dist(dist))
+
+    def install(self) -> None:
+        """Make the venv ready (``qikx --install``); nothing to do for unmanaged venvs."""
+
+
+class ActiveVenv(Venv, frozen=True, dict=True):
+    """The environment qik runs in (``$VIRTUAL_ENV`` when one is active)."""
+
+    @qik.func.cached_property
+    def dir(self) -> pathlib.Path:
+        env = os.environ.get("VIRTUAL_ENV")
+        return pathlib.Path(env) if env else pathlib.Path(sys.prefix)
+
+    @qik.func.cached_property
+    def site_packages_dir(self) -> pathlib.Path:
+        if os.environ.get("VIRTUAL_ENV"):
+            return super().site_packages_dir
+        return pathlib.Path(sysconfig.get_paths()["purelib"])
+
+
+class SpaceVenv(Venv, frozen=True, dict=True):
+    """The venv of another space."""
+
+    @qik.func.cached_property
+    def target(self) -> Venv:
+        import qik.space
+
+        return qik.space.load(self.conf.name).venv  # type: ignore[attr-defined]
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self.target, attr)
+
+    @qik.func.cached_property
+    def lock(self) -> str | None:
+        return self.target.lock
+
+    @qik.func.cached_property
+    def reqs(self) -> list[str]:
+        return self.target.reqs
+
+    @qik.func.cached_property
+    def dir(self) -> pathlib.Path:
+        return self.target.dir
+
+    @qik.func.cached_property
+    def environ(self) -> dict[str, str]:
+        return self.target.environ
+
+    @qik.func.cached_property
+    def site_packages_dir(self) -> pathlib.Path:
+        return self.target.site_packages_dir
+
+    @qik.func.cached_property
+    def runnable_deps(self) -> dict[str, qik.dep.Runnable]:
+        return self.target.runnable_deps
+
+    @qik.func.cached_property
+    def glob_deps(self) -> set[str]:
+        return self.target.glob_deps
+
+    @qik.func.cached_property
+    def identity(self) -> dict[str, object]:
+        return self.target.identity
+
+    @qik.func.cached_property
+    def pydist_versions(self) -> dict[str, str]:
+        return self.target.pydist_versions
+
+    def install(self) -> None:
+        self.target.install()
+
+
+def active_factory(name: str, conf: qik.conf.ActiveVenv) -> ActiveVenv:
+    return ActiveVenv(name=name, conf=conf)
+
+
+def space_factory(name: str, conf: qik.conf.SpaceVenv) -> SpaceVenv:
+    return SpaceVenv(name=name, conf=conf)
