@@ -244,6 +244,10 @@ class Local(Cache):
 
     def set(self, runnable: Runnable, hash: str, result: Result, inputs: Inputs | None = None) -> Manifest | None:
         manifest = self.make_manifest(runnable, hash, result, inputs)
+        if hook := os.environ.get("QIK_TEST_HOOK_BEFORE_MANIFEST"):
+            # Lets the crash-safety test kill qik between the blobs and the manifest.
+            pathlib.Path(hook).write_text(str(os.getpid()))
+            time.sleep(60)
         write_atomic(self.manifest_path(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
         try:
             self.post_set(runnable=runnable, hash=hash, manifest=manifest)

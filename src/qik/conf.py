@@ -14,6 +14,7 @@ import re
 import sys
 import tomllib
 import types
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeAlias, Union
 
@@ -451,8 +452,21 @@ def decode(data: Any, *, where: str, type: Any, path: str = "$") -> Any:
         return msgspec.convert(data, type=type, str_keys=True)
     except msgspec.ValidationError as exc:
         if path != "$":
-            exc = msgspec.ValidationError(str(exc).replace("`$", f"`{path}"))
+            text = str(exc).replace("`$", f"`{path}")
+            exc = msgspec.ValidationError(text if " - at `" in text else f"{text} - at `{path}`")
         raise _validation_error(exc, where) from None
+
+
+def _decode_tables(raw: dict[str, Any], project_t: Any, where: str, prefix: str = "$") -> None:
+    """Decode each entry of the named tables alone, so an error names its key (msgspec
+    reports dict keys as ``[...]``)."""
+    fields = {f.encode_name: f.type for f in msgspec.structs.fields(project_t)}
+    for section in ("commands", "caches", "spaces", "venvs"):
+        table = raw.get(section)
+        if isinstance(table, dict) and section in fields:
+            value_t = typing.get_args(fields[section])[1]
+            for name, val in table.items():
+                decode(val, where=where, type=value_t, path=f"{prefix}.{section}.{name}")
 
 
 def _decode_plugins(raw: Any, where: str) -> dict[str, Any]:
@@ -558,7 +572,9 @@ def load(cwd: pathlib.Path | None = None) -> Loaded:
     try:
         _load_plugins(raw, where)
         plugins = _decode_plugins(raw.get("plugins"), where)
-        project = decode(raw | {"plugins": {}}, where=where, type=dynamic_types()["project"])
+        project_t = dynamic_types()["project"]
+        _decode_tables(raw, project_t, where)
+        project = decode(raw | {"plugins": {}}, where=where, type=project_t)
         project = msgspec.structs.replace(project, plugins=plugins)
     except BaseException:
         _LOADED.clear()
@@ -614,7 +630,10 @@ def pyimport(path: str) -> str:
 def _load_sub_conf(path: pathlib.Path) -> ModuleOrPlugin:
     if not path.is_file():
         return ModuleOrPlugin()
-    return decode(read_toml(path), where=_rel(path), type=dynamic_types()["module"])  # type: ignore[no-any-return]
+    raw = read_toml(path)
+    module_t = dynamic_types()["module"]
+    _decode_tables(raw, module_t, _rel(path))
+    return decode(raw, where=_rel(path), type=module_t)  # type: ignore[no-any-return]
 
 
 def plugin(pyimport: str) -> PluginConf:
