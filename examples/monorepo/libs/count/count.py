@@ -1,0 +1,2 @@
+def count(words: str) -> int:
+    return len(words.split())
