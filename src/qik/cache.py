@@ -9,6 +9,7 @@ blob before anything is restored.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -267,10 +268,8 @@ class Local(Cache):
 
 def _touch(path: pathlib.Path) -> None:
     """Mark an entry used, for least-recently-used pruning."""
-    try:
+    with contextlib.suppress(OSError):
         os.utime(path)
-    except OSError:
-        pass
 
 
 _GIT_LOCK = threading.Lock()

@@ -269,7 +269,7 @@ class Project(Base, frozen=True):
             # Profile form: the default profile's project values declare the variables.
             values = self.ctx.get("default", {}).get("project", {})
             return {k: Var(name=k, type=type(v).__name__, default=v) for k, v in values.items()}  # type: ignore[arg-type]
-        return {v: Var(name=v) if isinstance(v, str) else v for v in self.ctx} | {
+        return {v: Var(name=v) for v in self.ctx if isinstance(v, str)} | {
             v.name: v for v in self.ctx if isinstance(v, Var)
         }
 
@@ -327,10 +327,8 @@ def _tag(cls: type[Any]) -> str:
 
 def register_type(conf: type[BasePluggable], factory: str) -> None:
     """Register a cache, venv or dependency type: a tagged Struct and a factory path."""
-    for kind, base in (("cache", Cache), ("venv", Venv), ("dep", Dep)):
-        if issubclass(conf, base):
-            break
-    else:
+    kind = next((k for k, b in (("cache", Cache), ("venv", Venv), ("dep", Dep)) if issubclass(conf, b)), None)
+    if kind is None:
         raise qik.errors.ConfigError(
             f"{conf.__qualname__} must subclass qik.conf.Cache, qik.conf.Venv or qik.conf.Dep."
         )
@@ -402,7 +400,8 @@ def _union(kind: str) -> Any:
 
 def dynamic_types() -> dict[str, Any]:
     """The Project type with every registered type in its unions."""
-    deps_t = list[Union[(str, *(r.conf for r in _TYPES["dep"].values()))]]  # type: ignore[valid-type]  # noqa: UP007
+    dep_members = (str, *(r.conf for r in _TYPES["dep"].values()))
+    deps_t = list[Union[dep_members]]  # type: ignore  # noqa: UP007
     venv_t = Union[(_union("venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
     cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(Cmd,), frozen=True)
     space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(Space,), frozen=True)
@@ -520,7 +519,7 @@ def _git_top(start: pathlib.Path) -> pathlib.Path | None:
 def _candidates(cwd: pathlib.Path) -> list[tuple[pathlib.Path, dict[str, Any], str]]:
     """Config files from cwd up to the git root, nearest first."""
     top = _git_top(cwd)
-    found = []
+    found: list[tuple[pathlib.Path, dict[str, Any], str]] = []
     for d in (cwd, *cwd.parents):
         if (d / "qik.toml").is_file():
             found.append((d / "qik.toml", {}, "qik.toml"))

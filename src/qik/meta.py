@@ -6,8 +6,6 @@ from typing import Any
 
 import click
 
-import qik.errors
-
 
 def _run(fn: Any, *args: Any) -> None:
     from qik.cli import _guard

@@ -10,6 +10,7 @@ child process group.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import signal
 import subprocess
@@ -95,7 +96,7 @@ class Runner:
                 self._procs[proc.pid] = proc
             try:
                 assert proc.stdout is not None
-                for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
+                for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
                     chunks.append(chunk)
                     log_file.write(chunk)
                     if self.console.stream:
@@ -208,15 +209,11 @@ class Runner:
             _killpg(p.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for p in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _killpg(p.pid, signal.SIGKILL)
 
 
 def _killpg(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
