@@ -646,6 +646,21 @@ def plugin(pyimport: str) -> PluginConf:
     raise qik.errors.PluginNotFound(f'Plugin "{pyimport}" registers no configuration.')
 
 
+def plugin_locator(uri: str, *, by_pyimport: bool = False) -> tuple[str, str]:
+    """(plugin name, pyimport) of a configured plugin, by name or by import path."""
+    import qik.plugins
+
+    for p in qik.plugins.loaded().values():
+        if (p.pyimport if by_pyimport else p.name) == uri:
+            return p.name, p.pyimport
+    raise qik.errors.PluginNotFound(f'Plugin "{uri}" is not configured in {where()}.')
+
+
+def plugin_cmd_name(pyimport: str, cmd: str) -> str:
+    """The full name of a plugin's command, e.g. ``uv.lock`` for ``uv = "qik.uv"``."""
+    return f"{plugin_locator(pyimport, by_pyimport=True)[0]}.{cmd}"
+
+
 def module_locator(name: str) -> ModuleLocator:
     mods = project().modules_by_name
     if name not in mods:

@@ -114,6 +114,12 @@ class PydistNotFound(ConfigError):
     code = "pydist-not-found"
 
 
+class ArgNotSupplied(ConfigError):
+    """A command factory needs an argument (e.g. ``space``) that was not given."""
+
+    code = "arg-not-supplied"
+
+
 class UsageError(QikError):
     code = "usage"
 

@@ -87,7 +87,15 @@ def runnables_for(names: Iterable[str]) -> dict[str, qik.runnable.Runnable]:
     commands = qik.conf.commands()
     for name in names:
         if name in commands:
-            out |= qik.cmd.load(name).runnables
+            try:
+                out |= qik.cmd.load(name).runnables
+            except qik.errors.ArgNotSupplied:
+                # A command that takes arguments (uv.install needs a space): its runnables
+                # are the ones the rest of the graph depends on.
+                found = _pulled_in(name)
+                if not found:
+                    raise
+                out |= found
             continue
         cmd = _cmd_of(name)
         if cmd in commands:
@@ -98,6 +106,17 @@ def runnables_for(names: Iterable[str]) -> dict[str, qik.runnable.Runnable]:
             raise qik.errors.UnknownChoice("runnable", name, found)
         raise qik.errors.CommandNotFound("command", name, [n for n, c in commands.items() if not c.hidden])
     return out
+
+
+def _pulled_in(cmd: str) -> dict[str, qik.runnable.Runnable]:
+    everything: dict[str, qik.runnable.Runnable] = {}
+    for other in qik.cmd.ls():
+        try:
+            everything |= qik.cmd.load(other).runnables
+        except qik.errors.ArgNotSupplied:
+            continue
+    nodes, _ = closure(everything, isolated=False)
+    return {n: r for n, r in nodes.items() if r.cmd == cmd}
 
 
 def closure(

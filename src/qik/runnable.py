@@ -45,6 +45,17 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     cache_when: str = "success"
     hidden: bool = False
     args: dict[str, str] = {}
+    #: UNSET: the space's venv; None: no venv (plain process env, e.g. venv lock/install).
+    venv: Any = qik.unset.UNSET
+    #: Extra environment variables for the process.
+    environ_extra: dict[str, str] = {}
+
+    @qik.func.cached_property
+    def resolved_venv(self) -> Any:
+        """The venv this runnable runs in (None when it runs without one)."""
+        if self.venv is None or not self.resolved_space:
+            return None
+        return self.resolved_space.venv if self.venv is qik.unset.UNSET else self.venv
 
     @qik.func.cached_property
     def slug(self) -> str:
@@ -68,8 +79,8 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
             for r in dep.runnables
             if not self.module or not r.obj.module or r.obj.module == self.module
         }
-        if self.resolved_space:
-            out |= self.resolved_space.venv.runnable_deps
+        if self.resolved_venv is not None:
+            out |= self.resolved_venv.runnable_deps
         out.pop(self.name, None)
         return out
 
@@ -77,7 +88,9 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     def globs(self) -> list[str]:
         globs = {g for dep in self.deps for g in dep.globs}
         if self.resolved_space:
-            globs |= self.resolved_space.glob_deps
+            globs |= set(self.resolved_space.dotenv)
+        if self.resolved_venv is not None:
+            globs |= self.resolved_venv.glob_deps
         return sorted(globs)
 
     @qik.func.cached_property
@@ -94,16 +107,19 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         spec: dict[str, Any] = {"exec": self.val, "artifacts": sorted(self.artifacts)}
         if self.resolved_space:
             spec["space"] = self.space
-            spec["venv"] = self.resolved_space.venv.identity
+        if self.resolved_venv is not None:
+            spec["venv"] = self.resolved_venv.identity
         if self.args:
             spec["args"] = self.args
+        if self.environ_extra:
+            spec["env"] = self.environ_extra
         return spec
 
     def pydist_versions(self) -> dict[str, str]:
         if not self.pydists:
             return {}
         proj = qik.conf.project()
-        venv = self.resolved_space.venv if self.resolved_space else None
+        venv = self.resolved_venv
         out = {}
         for dist in self.pydists:
             version = venv.pydist_version(dist) if venv else None
@@ -142,7 +158,10 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         )
 
     def environ(self, worker: int) -> dict[str, str]:
-        env = dict(qik.space.environ_for(self.space))
+        if self.resolved_venv is None and self.venv is None:
+            env = qik.space.environ_for(None) | self.environ_extra
+        else:
+            env = dict(qik.space.environ_for(self.space)) | self.environ_extra
         env["QIK__CMD"] = self.cmd
         env["QIK__RUNNABLE"] = self.name
         env["QIK__WORKER"] = str(worker)
