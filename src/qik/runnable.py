@@ -45,6 +45,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     cache_when: str = "success"
     hidden: bool = False
     args: dict[str, str] = {}
+    shell: bool = True  # False: ``val`` is the dotted path of ``func(runnable) -> (code, log)``
     #: UNSET: the space's venv; None: no venv (plain process env, e.g. venv lock/install).
     venv: Any = qik.unset.UNSET
     #: Extra environment variables for the process.
@@ -156,6 +157,14 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
             pydists=self.pydist_versions(),
             upstream=self.upstream_artifacts(fp) if self.dep_runnables else {},
         )
+
+    def call(self) -> tuple[int, str]:
+        """Run an in-process runnable (``shell=False``, how plugins build fast commands).
+        An expected failure is its one-line message and hint in the log, exit code 1."""
+        try:
+            return qik.dep._resolve(self.val)(runnable=self)  # type: ignore[no-any-return]
+        except qik.errors.QikError as exc:
+            return 1, f"error: {exc.msg}\n" + (f"  hint: {exc.hint}\n" if exc.hint else "")
 
     def environ(self, worker: int) -> dict[str, str]:
         if self.resolved_venv is None and self.venv is None:

@@ -79,8 +79,14 @@ class Runner:
 
     def _execute(self, r: qik.runnable.Runnable) -> qik.cache.Result:
         start = time.monotonic()
-        env = r.environ(self._worker_id())
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not r.shell:
+            code, text = r.call()
+            (self.out_dir / f"{r.slug}.out").write_text(text)
+            if self.console.stream and text:
+                self.console.output(text.encode())
+            return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
+        env = r.environ(self._worker_id())
         chunks: list[bytes] = []
         with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
             proc = subprocess.Popen(
