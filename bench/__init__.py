@@ -1,0 +1,1 @@
+"""Benchmarks of qik against another qik (for example upstream 0.2.10) on generated monorepos."""
