@@ -66,6 +66,7 @@ def run_qik(opts: dict[str, Any]) -> int:
     import qik.runner
 
     qik.conf.load()
+    qik.conf.ensure_priv_work_dir()
     rt = qik.ctx.configure(
         workers=opts["workers"],
         force=opts["force"],

@@ -171,6 +171,13 @@ class Var(Base, frozen=True):
     required: bool = True
 
 
+class CtxProfile(Base, frozen=True):
+    """``[ctx.<profile>]``: values of the runtime (``qik``) and project variables."""
+
+    qik: Annotated[dict[str, VarValue | list[str]], _doc("Runtime context, e.g. workers = 2.")] = {}
+    project: Annotated[dict[str, VarValue], _doc("Values of ctx variables.")] = {}
+
+
 class SpaceLocator(Base, frozen=True, tag_field="type", tag="space"):
     """A reference to a space: ``{type = "space", name = "..."}``."""
 
@@ -246,7 +253,8 @@ class Project(Base, frozen=True):
 
     commands: dict[str, Any] = {}
     plugins: dict[str, Any] = {}
-    ctx: list[str | Var] | dict[str, dict[str, dict[str, VarValue]]] = []
+    # A list of variables (upstream), or a table of profiles plus an optional `vars` list.
+    ctx: list[str | Var] | dict[str, list[str | Var] | CtxProfile] = []
     caches: dict[str, Any] = {}
     spaces: dict[str, Any] = {}
     venvs: dict[str, Any] = {}
@@ -265,12 +273,11 @@ class Project(Base, frozen=True):
 
     @qik.func.cached_property
     def ctx_vars(self) -> dict[str, Var]:
-        if isinstance(self.ctx, dict):
-            # Profile form: the default profile's project values declare the variables.
-            values = self.ctx.get("default", {}).get("project", {})
-            return {k: Var(name=k, type=type(v).__name__, default=v) for k, v in values.items()}  # type: ignore[arg-type]
-        return {v: Var(name=v) for v in self.ctx if isinstance(v, str)} | {
-            v.name: v for v in self.ctx if isinstance(v, Var)
+        """Declared variables (``ctx = [...]`` or ``[ctx] vars = [...]``); see qik.ctx.declared."""
+        decls = self.ctx.get("vars", []) if isinstance(self.ctx, dict) else self.ctx
+        decls = decls if isinstance(decls, list) else []
+        return {v: Var(name=v) for v in decls if isinstance(v, str)} | {
+            v.name: v for v in decls if isinstance(v, Var)
         }
 
     @qik.func.cached_property
@@ -312,6 +319,14 @@ _OWNER = "qik"
 _DEFAULT_VENV_TYPE: list[type[Venv]] = []
 
 
+def owner_label(owner: str) -> str:
+    if owner == "qik":
+        return "qik (built-in)"
+    if owner == "qikplugin":
+        return "the project's qikplugin.py"
+    return f'plugin "{owner}"'
+
+
 def _set_owner(owner: str) -> str:
     global _OWNER
     old, _OWNER = _OWNER, owner
@@ -336,7 +351,7 @@ def register_type(conf: type[BasePluggable], factory: str) -> None:
     existing = _TYPES[kind].get(tag)
     if existing and existing.conf is not conf:
         raise qik.errors.DuplicateType(
-            f'The {kind} type "{tag}" is registered twice: by {existing.owner} and by {_OWNER}.'
+            f'The {kind} type "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
         )
     _TYPES[kind][tag] = Registered(conf=conf, factory=factory, owner=_OWNER)
     if kind == "venv" and _OWNER != "qik":
@@ -350,7 +365,7 @@ def register_conf(conf: type[PluginConf]) -> None:
     existing = _CONFS.get(tag)
     if existing and existing.conf is not conf:
         raise qik.errors.DuplicateType(
-            f'Plugin configuration "{tag}" is registered twice: by {existing.owner} and by {_OWNER}.'
+            f'Plugin configuration "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
         )
     _CONFS[tag] = Registered(conf=conf, factory="", owner=_OWNER)
 
@@ -398,8 +413,11 @@ def _union(kind: str) -> Any:
     return Union[members]  # noqa: UP007 - built from a runtime tuple
 
 
-def dynamic_types() -> dict[str, Any]:
-    """The Project type with every registered type in its unions."""
+def dynamic_types(for_schema: bool = False) -> dict[str, Any]:
+    """The Project type with every registered type in its unions.
+
+    ``for_schema`` also types ``[plugins]`` (decoding does it entry by entry instead).
+    """
     dep_members = (str, *(r.conf for r in _TYPES["dep"].values()))
     deps_t = list[Union[dep_members]]  # type: ignore  # noqa: UP007
     venv_t = Union[(_union("venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
@@ -410,9 +428,14 @@ def dynamic_types() -> dict[str, Any]:
         "Defaults", [("venv", venv_t, None)], bases=(Defaults,), frozen=True
     )
     commands_t = dict[str, Union[cmd_t, str]]  # type: ignore[valid-type]  # noqa: UP007
+    extra: list[Any] = []
+    if for_schema:
+        plugin_t = Union[(str, PluginLocator)] if not _CONFS else Union[(str, *(r.conf for r in _CONFS.values()))]  # type: ignore  # noqa: UP007
+        extra.append(("plugins", dict[str, plugin_t], {}))  # type: ignore[valid-type]
     project_t = msgspec.defstruct(
         "Project",
         [
+            *extra,
             ("commands", commands_t, {}),
             ("caches", dict[str, _union("cache")], {}),  # type: ignore[misc]
             ("spaces", dict[str, Union[space_t, str, list[str]]], {}),  # type: ignore[valid-type]  # noqa: UP007
@@ -610,6 +633,16 @@ def root() -> pathlib.Path:
 def priv_work_dir(rel: bool = False) -> pathlib.Path:
     """``._qik``: machine-local state (cache, venvs, digests, logs)."""
     return pathlib.Path("._qik") if rel else root() / "._qik"
+
+
+def ensure_priv_work_dir() -> pathlib.Path:
+    """Create ``._qik`` with a ``.gitignore`` of ``*``, so git never lists its files."""
+    d = priv_work_dir()
+    ignore = d / ".gitignore"
+    if not ignore.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        ignore.write_text("*\n")
+    return d
 
 
 def pub_work_dir(rel: bool = False) -> pathlib.Path:

@@ -88,7 +88,7 @@ def version_matches(version: str, spec: str) -> bool:
 def _import(name: str, pyimport: str, source: str) -> None:
     if pyimport in {p.pyimport for p in _LOADED.values()}:
         return
-    old = qik.conf._set_owner(f'plugin "{name}" ({pyimport})')
+    old = qik.conf._set_owner(name)
     try:
         mod = importlib.import_module(f"{pyimport}.qikplugin")
     except ModuleNotFoundError as exc:
@@ -128,7 +128,7 @@ def _load_project_plugin(root: pathlib.Path) -> None:
     path = root / "qikplugin.py"
     if not path.is_file() or "qikplugin" in sys.modules:
         return
-    old = qik.conf._set_owner("the project's qikplugin.py")
+    old = qik.conf._set_owner("qikplugin")
     try:
         spec = importlib.util.spec_from_file_location("qikplugin", path)
         assert spec and spec.loader
