@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import platform
 import re
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
 import qik.conf
 import qik.errors
+import qik.func
+from qik.unset import UnsetType
 
 if TYPE_CHECKING:
     from qik.conf import ModuleLocator
+
+
+Namespace = Literal["qik", "project"]
 
 
 def arch() -> str:
@@ -59,6 +64,7 @@ _VARS: dict[str, Any] = {}
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_PY_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool}
 
 
 def cast(raw: str, typ: str, name: str) -> Any:
@@ -87,31 +93,101 @@ def _type_name(annotation: Any) -> str:
     return "str"
 
 
-def _profiles() -> dict[str, Any]:
+def _key(name: str) -> str:
+    """Profile keys are kebab-case in TOML; variables are referenced with underscores."""
+    return name.replace("-", "_")
+
+
+def _is(val: Any, typ: str) -> bool:
+    # bool is a subclass of int: an int variable must not accept true/false.
+    return isinstance(val, _PY_TYPES[typ]) and (typ == "bool" or not isinstance(val, bool))
+
+
+def profiles() -> dict[str, qik.conf.CtxProfile]:
+    """Profiles of the project: ``[ctx.<profile>]`` tables (``default`` always exists)."""
     ctx = qik.conf.project().ctx
-    return ctx if isinstance(ctx, dict) else {}
+    found = {}
+    if isinstance(ctx, dict):
+        for name, val in ctx.items():
+            if name == "vars":
+                continue
+            if not isinstance(val, qik.conf.CtxProfile):
+                raise qik.errors.ConfigError(
+                    f'{qik.conf.where()}: ctx.{name} must be a table of profile values '
+                    "([ctx.NAME.qik] / [ctx.NAME.project]); only ctx.vars is a list."
+                )
+            found[name] = val
+    return {"default": qik.conf.CtxProfile()} | found
 
 
-def profile_values(profile: str, namespace: str) -> dict[str, Any]:
-    profiles = _profiles()
-    if profile != "default" and profile not in profiles:
-        raise qik.errors.UnknownChoice("profile", profile, {"default", *profiles})
-    base = profiles.get("default", {}).get(namespace, {})
-    return base | (profiles.get(profile, {}).get(namespace, {}) if profile != "default" else {})
+@qik.func.cache
+def declared() -> dict[str, qik.conf.Var]:
+    """Every project variable: declared ones, plus those only given values in profiles.
+
+    A variable that appears only in ``[ctx.<profile>.project]`` takes its type from its
+    value and its default from the ``default`` profile (else it is required).
+    """
+    out = dict(qik.conf.project().ctx_vars)
+    for var_ in out.values():
+        if var_.default is not msgspec.UNSET and not _is(var_.default, var_.type):
+            raise qik.errors.CtxCast(
+                f'{qik.conf.where()}: the default of ctx variable "{var_.name}" '
+                f"({var_.default!r}) is not of type {var_.type}."
+            )
+    profs = profiles()
+    for pname, prof in sorted(profs.items(), key=lambda kv: kv[0] != "default"):
+        for raw_name, val in prof.project.items():
+            name = _key(raw_name)
+            if name not in out:
+                typ = next(t for t in ("bool", "int", "str") if _is(val, t))
+                default = val if pname == "default" else msgspec.UNSET
+                out[name] = qik.conf.Var(name=name, type=typ, default=default)  # type: ignore[arg-type]
+            elif not _is(val, out[name].type):
+                raise qik.errors.CtxCast(
+                    f"{qik.conf.where()}: ctx.{pname}.project.{raw_name} = {val!r} "
+                    f"is not of type {out[name].type}."
+                )
+    return out
+
+
+def profile_values(profile: str, namespace: Namespace) -> dict[str, Any]:
+    """Values of one namespace for a profile, over the ``default`` profile's values."""
+    profs = profiles()
+    if profile not in profs:
+        raise qik.errors.UnknownChoice("ctx profile", profile, profs)
+    vals = {_key(k): v for k, v in getattr(profs["default"], namespace).items()}
+    if profile != "default":
+        vals |= {_key(k): v for k, v in getattr(profs[profile], namespace).items()}
+    return vals
+
+
+def _profile_runtime(profile: str) -> dict[str, Any]:
+    """The ``qik`` values of the default and chosen profile, each checked against QikCtx."""
+    profs = profiles()
+    if profile not in profs:
+        raise qik.errors.UnknownChoice("ctx profile", profile, profs)
+    vals: dict[str, Any] = {}
+    for name in dict.fromkeys(("default", profile)):
+        table = {_key(k): v for k, v in profs[name].qik.items()}
+        try:
+            msgspec.convert(table, QikCtx, str_keys=True)
+        except msgspec.ValidationError as exc:
+            text = str(exc).replace("`$.", "`").replace("`", '"')
+            raise qik.errors.CtxCast(f"{qik.conf.where()}: ctx.{name}.qik: {text}") from None
+        vals |= table
+    return vals
 
 
 def configure(**cli: Any) -> QikCtx:
-    """Build the runtime context: defaults < profile < ``QIK__*`` env < CLI flags."""
+    """Build the runtime context: defaults < profiles < ``QIK__*`` env < CLI flags."""
     _RUNTIME.clear()
     _VARS.clear()
     fields = {f.name: f for f in msgspec.structs.fields(QikCtx)}
     profile = cli.get("profile") or os.environ.get("QIK__PROFILE") or "default"
-    vals: dict[str, Any] = {}
-    for name, val in profile_values(profile, "qik").items():
-        vals[name.replace("-", "_")] = val
+    vals = _profile_runtime(profile)
     for name, field in fields.items():
         env = os.environ.get(f"QIK__{name.upper()}")
-        if env is not None:
+        if env is not None and name != "profile":
             vals[name] = cast(env, _type_name(field.type), f"QIK__{name.upper()}")
     vals |= {k: v for k, v in cli.items() if v is not None and v != () and v is not False}
     vals["profile"] = profile
@@ -125,16 +201,18 @@ def configure(**cli: Any) -> QikCtx:
 
 
 def runtime() -> QikCtx:
+    """The runtime context of this run (built from the environment if not configured)."""
     if not _RUNTIME:
         configure()
     return _RUNTIME[0]
 
 
 def var(name: str) -> Any:
-    """The value of a project ctx variable (environment, then profile, then default)."""
+    """The value of a project ctx variable: environment, then profile, then default."""
+    name = _key(name)
     if name in _VARS:
         return _VARS[name]
-    decl = qik.conf.project().ctx_vars.get(name)
+    decl = declared().get(name)
     if decl is None:
         raise qik.errors.UnconfiguredCtx(
             f'Context variable "{name}" is not declared.',
@@ -155,15 +233,16 @@ def var(name: str) -> Any:
         else:
             raise qik.errors.CtxValueNotFound(
                 f'Context variable "{name}" has no value.',
-                hint=f"Set it in the environment ({env_name}=...) or give it a default.",
+                hint=f"Set {env_name}=... in the environment, give it a default, "
+                f"or set it in [ctx.{runtime().profile}.project].",
             )
     _VARS[name] = val
     return val
 
 
 def check_required() -> None:
-    """Fail early, naming the variable, if a required ctx variable has no value."""
-    for name in qik.conf.project().ctx_vars:
+    """Fail early, naming the variable, if a ctx variable has no value or a bad one."""
+    for name in declared():
         var(name)
 
 
@@ -176,23 +255,40 @@ def runtime_field(name: str) -> Any:
 
 
 _FIELD = re.compile(r"\{\{|\}\}|\{(ctx|module)\.([A-Za-z0-9_.\-]+)\}")
-T = TypeVar("T", str, None)
 
 
 def _render(val: Any) -> str:
-    if isinstance(val, bool):
-        return str(val).lower()
+    # As upstream's str.format renders them (True, None), so templates behave the same;
+    # lists (runtime selectors) as comma-separated values.
     if isinstance(val, list):
         return ",".join(str(v) for v in val)
-    return "" if val is None else str(val)
+    return str(val)
 
 
-def format(template: T, module: ModuleLocator | None = None) -> T:  # noqa: A001
+@overload
+def format(template: str, module: ModuleLocator | None = None) -> str: ...  # noqa: A001
+@overload
+def format(template: None, module: ModuleLocator | None = None) -> None: ...  # noqa: A001
+@overload
+def format(template: UnsetType, module: ModuleLocator | None = None) -> UnsetType: ...  # noqa: A001
+@overload
+def format(  # noqa: A001
+    template: str | None, module: ModuleLocator | None = None
+) -> str | None: ...
+@overload
+def format(  # noqa: A001
+    template: str | UnsetType | None, module: ModuleLocator | None = None
+) -> str | UnsetType | None: ...
+
+
+def format(  # noqa: A001
+    template: str | UnsetType | None, module: ModuleLocator | None = None
+) -> str | UnsetType | None:
     """Fill ``{ctx.x}``, ``{ctx.qik.x}`` and ``{module.x}``; other braces pass through.
 
-    ``{{`` and ``}}`` give literal braces. ``None`` passes through unchanged.
+    ``{{`` and ``}}`` give literal braces. ``None`` and ``UNSET`` pass through unchanged.
     """
-    if template is None or ("{" not in template and "}" not in template):
+    if not isinstance(template, str) or ("{" not in template and "}" not in template):
         return template
 
     def sub(m: re.Match[str]) -> str:
@@ -216,5 +312,3 @@ def format(template: T, module: ModuleLocator | None = None) -> T:  # noqa: A001
 
     return _FIELD.sub(sub, template)
 
-
-Namespace = Literal["qik", "project"]

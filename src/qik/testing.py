@@ -74,8 +74,9 @@ class Project:
         self.git("commit", "-q", "--allow-empty", "-m", msg)
 
     def run(self, *args: str, cwd: str | pathlib.Path | None = None, env: dict[str, str] | None = None, timeout: float = 120, exe: str = "qik") -> Result:
-        full_env = {**os.environ, **self.env, **(env or {})}
-        full_env.pop("QIK__PROFILE", None)
+        # A profile set in the developer's shell must not leak into tests; one passed here may.
+        inherited = {k: v for k, v in os.environ.items() if k != "QIK__PROFILE"}
+        full_env = {**inherited, **self.env, **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-c", f"import sys; from qik.cli import {'qikx_main' if exe == 'qikx' else 'main'} as m; sys.argv[0] = {exe!r}; m()", *args],
             cwd=self.root / cwd if cwd else self.root,
