@@ -54,16 +54,10 @@ def _status(runnables: list[Any], fp: Any) -> dict[str, str]:
     return out
 
 
-def run_qik(opts: dict[str, Any]) -> int:
-    import msgspec
-
+def _configure(opts: dict[str, Any]) -> Any:
     import qik.cache
     import qik.conf
-    import qik.console
     import qik.ctx
-    import qik.fingerprint
-    import qik.graph
-    import qik.runner
 
     qik.conf.load()
     qik.conf.ensure_priv_work_dir()
@@ -90,44 +84,105 @@ def run_qik(opts: dict[str, Any]) -> int:
     for c in rt.caches:
         if c not in qik.cache.names():
             raise qik.errors.CacheNotFound("cache", c, qik.cache.names())
+    return rt
+
+
+def _select(rt: Any) -> Any:
+    """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order."""
+    import qik.fingerprint
+    import qik.graph
+    import qik.shard
+    import qik.since
+
     graph = qik.graph.select(
         rt.commands, modules=rt.modules, spaces=rt.spaces, caches=rt.caches, isolated=rt.isolated
     )
-    fp = qik.fingerprint.current()
-    status: dict[str, str] = {}
+    if rt.since:
+        graph = qik.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
-        status = _status([graph.runnables[n] for n in graph.order], fp)
+        status = _status([graph.runnables[n] for n in graph.order], qik.fingerprint.current())
         keep = [n for n in graph.selected if status[n] == rt.cache_status]
         graph = qik.graph.restrict(graph, keep, isolated=rt.isolated)
+    if rt.shard:
+        graph = qik.shard.select(graph, rt.shard, isolated=rt.isolated)
+    return graph
 
-    if rt.ls:
-        if rt.json:
-            status = status or _status([graph.runnables[n] for n in graph.order], fp)
-            rows = [_ls_row(graph.runnables[n], graph, status, fp) for n in graph.order]
-            sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
-        else:
-            for n in graph.order:
-                click.echo(n)
-        fp.save()
-        return 1 if rt.fail and graph.order else 0
+
+def _ls(rt: Any, graph: Any) -> int:
+    import msgspec
+
+    import qik.fingerprint
+
+    fp = qik.fingerprint.current()
+    if rt.json:
+        status = _status([graph.runnables[n] for n in graph.order], fp)
+        selected = set(graph.selected)
+        rows = [_ls_row(graph.runnables[n], graph, status, fp) | {"selected": n in selected} for n in graph.order]
+        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
+    else:
+        for n in graph.order:
+            click.echo(n)
+    fp.save()
+    return 1 if rt.fail and graph.order else 0
+
+
+def _explain(rt: Any, graph: Any) -> int:
+    import msgspec
+
+    import qik.explain
+    import qik.fingerprint
+
+    fp = qik.fingerprint.current()
+    found = [qik.explain.explain(graph.runnables[n], fp, force=rt.force) for n in graph.order]
+    if rt.json:
+        sys.stdout.write(msgspec.json.encode(found).decode() + "\n")
+    else:
+        for e in found:
+            click.echo(f"{e.name}: {e.status} ({e.cache})")
+            for why in e.reasons:
+                click.echo(f"  - {why}")
+    fp.save()
+    return 0
+
+
+def _execute(rt: Any, graph: Any) -> int:
+    import time
+
+    import msgspec
+
+    import qik.console
+    import qik.runner
 
     console = qik.console.Console(
         verbosity=rt.verbosity, json=rt.json, stream=len(graph.order) == 1 or rt.workers == 1
     )
-    import time
-
     start = time.monotonic()
     runner = qik.runner.Runner(graph, workers=rt.workers, force=rt.force, console=console)
-    try:
-        outcomes = runner.run()
-    except KeyboardInterrupt:
-        raise
+    outcomes = runner.run()
     console.summary(outcomes, time.monotonic() - start)
     if rt.json:
-        sys.stdout.write(msgspec.json.encode({"results": [msgspec.structs.replace(o, log="") for o in outcomes]}).decode() + "\n")
-    if any(o.code for o in outcomes) or any(o.status == "skipped" for o in outcomes):
+        results = [msgspec.structs.replace(o, log="") for o in outcomes]
+        sys.stdout.write(msgspec.json.encode({"results": results}).decode() + "\n")
+        sys.stdout.flush()
+    if any(o.code or o.status == "skipped" for o in outcomes):
         return 1
-    return 1 if rt.fail and graph.order else 0
+    return 0
+
+
+def run_qik(opts: dict[str, Any]) -> int:
+    rt = _configure(opts)
+    graph = _select(rt)
+    if rt.ls:
+        return _ls(rt, graph)
+    if rt.explain:
+        return _explain(rt, graph)
+    if rt.watch:
+        import qik.watch
+
+        qik.watch.watch(graph, lambda g: _execute(rt, g), isolated=rt.isolated)
+        return 0
+    code = _execute(rt, graph)
+    return code or (1 if rt.fail and graph.order else 0)
 
 
 def _ls_row(r: Any, graph: Any, status: dict[str, str], fp: Any) -> dict[str, Any]:

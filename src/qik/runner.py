@@ -31,7 +31,7 @@ import qik.warnings
 Status = Literal["cached", "ran", "failed", "skipped"]
 
 
-class Outcome(msgspec.Struct, frozen=True, omit_defaults=True):
+class Outcome(msgspec.Struct, frozen=True):
     """The result of one runnable in a run (the ``--json`` schema)."""
 
     name: str

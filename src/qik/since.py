@@ -1,0 +1,81 @@
+"""``--since REF``: the runnables whose inputs changed between a git ref and the working tree."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable
+
+import qik.conf
+import qik.errors
+import qik.fingerprint
+import qik.graph
+import qik.runnable
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=qik.conf.root(), capture_output=True, check=False)
+
+
+def changed_files(ref: str) -> set[str]:
+    """Files changed since ``ref``: committed, staged, unstaged and untracked (root-relative)."""
+    if _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+        shallow = _git("rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
+        hint = (
+            f"This is a shallow clone: fetch more history (git fetch --deepen=50, or "
+            f"git fetch --unshallow) or fetch the ref (git fetch origin {ref})."
+            if shallow
+            else f"Check the name, or fetch it (git fetch origin {ref})."
+        )
+        raise qik.errors.GitError(f'--since: git cannot resolve "{ref}".', hint=hint)
+    diff = _git("diff", "--name-only", "--relative", "--no-renames", "-z", ref, "--")
+    if diff.returncode != 0:
+        raise qik.errors.GitError(f"--since: git diff against {ref} failed: {diff.stderr.decode().strip()}")
+    untracked = _git("ls-files", "--others", "--exclude-standard", "-z")
+    names = diff.stdout.split(b"\0") + untracked.stdout.split(b"\0")
+    return {n.decode("utf-8", "surrogateescape") for n in names if n}
+
+
+def watch_globs(r: qik.runnable.Runnable) -> list[str]:
+    """Globs whose changes mean the runnable's inputs changed (lock files stand in for pydists)."""
+    globs = {g for dep in r.deps for g in dep.since}
+    if r.resolved_space:
+        globs |= set(r.resolved_space.dotenv)
+    venv = r.resolved_venv
+    if venv is not None:
+        globs |= venv.glob_deps
+        if r.pydists and not venv.lock:
+            raise qik.errors.ConfigError(
+                f"--since cannot see pydist changes of {r.name}: its venv has no lock file.",
+                hint='Give the space\'s venv a lock file (venv = {type = "...", lock = "..."}) '
+                "or use a venv type that locks (uv).",
+            )
+    return sorted(globs)
+
+
+def matches(paths: Iterable[str], globs: list[str]) -> bool:
+    ordered = sorted(paths)
+    return any(next(qik.fingerprint.match_sorted(ordered, g), None) is not None for g in globs)
+
+
+def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:
+    """``names`` plus every runnable that strictly depends on one of them, transitively."""
+    out = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for n, r in graph.runnables.items():
+            if n not in out and any(d.strict and d.name in out for d in r.dep_runnables.values()):
+                out.add(n)
+                changed = True
+    return out
+
+
+def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
+    """Runnables of the graph whose inputs are touched by ``paths``, plus strict dependents."""
+    hit = {n for n, r in graph.runnables.items() if matches(paths, watch_globs(r))}
+    return strict_dependents(graph, hit)
+
+
+def select(graph: qik.graph.Graph, ref: str, *, isolated: bool) -> qik.graph.Graph:
+    keep = affected(graph, changed_files(ref)) & set(graph.selected)
+    return qik.graph.restrict(graph, sorted(keep), isolated=isolated)

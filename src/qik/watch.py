@@ -1,0 +1,61 @@
+"""``--watch``: re-run the selected runnables whose inputs change, debounced."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import qik.conf
+import qik.errors
+import qik.fingerprint
+import qik.graph
+import qik.since
+
+if TYPE_CHECKING:
+    import qik.runnable
+
+_SKIP = ("._qik/", ".git/")
+
+
+def _watch_globs(r: qik.runnable.Runnable) -> list[str]:
+    # Upstream artifacts count too: when a dependency re-runs and rewrites them, so do we.
+    return [*qik.since.watch_globs(r), *(a for d in r.dep_runnables.values() for a in d.obj.artifacts)]
+
+
+def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
+    hit = {n for n, r in graph.runnables.items() if qik.since.matches(paths, _watch_globs(r))}
+    return qik.since.strict_dependents(graph, hit)
+
+
+def watch(
+    graph: qik.graph.Graph,
+    run: Callable[[qik.graph.Graph], Any],
+    *,
+    isolated: bool,
+    stop: threading.Event | None = None,
+    debounce_ms: int = 300,
+) -> None:
+    """Run once, then again for each batch of changes, until Ctrl-C (or ``stop``)."""
+    try:
+        import watchfiles
+    except ImportError:
+        raise qik.errors.ExtraNotInstalled("watchfiles", "watch") from None
+    root = str(qik.conf.root())
+    run(graph)
+    print("qik: watching for changes (Ctrl-C to stop)", flush=True)
+
+    def keep(_change: Any, path: str) -> bool:
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
+        return not rel.startswith(_SKIP) and "/__pycache__/" not in f"/{rel}"
+
+    for changes in watchfiles.watch(
+        root, watch_filter=keep, debounce=debounce_ms, stop_event=stop, raise_interrupt=True
+    ):
+        paths = {os.path.relpath(p, root).replace(os.sep, "/") for _, p in changes}
+        qik.fingerprint.current().refresh()
+        names = affected(graph, paths)
+        if names:
+            run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
+            print("qik: watching for changes (Ctrl-C to stop)", flush=True)
