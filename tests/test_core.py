@@ -438,3 +438,38 @@ def test_help_is_cheap() -> None:
     code = "import sys, qik.cli; print(sorted(m for m in ('boto3','fsspec','watchfiles','rich','msgspec.toml') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_terminal_shows_live_progress(qik_project: Project) -> None:
+    import pty
+
+    p = qik_project
+    p.write("qik.toml", '[commands]\na = "sleep 0.6 && echo A"\nb = "sleep 0.6 && echo B"\n')
+    p.commit()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qik"], cwd=p.root, stdout=slave, stderr=slave,
+        env={**os.environ, "TERM": "xterm"},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=30) == 0
+    text = b"".join(chunks).decode()
+    assert "\r\x1b[K" in text and "[0/2]" in text  # a status line redrawn in place
+    assert "A" in text and "B" in text and "2 ran" in text
+
+
+def test_single_runnable_streams(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", '[commands]\na = "echo streamed"\nb = "echo other"\n')
+    p.commit()
+    res = p.qik("-n", "1")
+    assert res.out.startswith("── a\nstreamed\n✓ a"), res.out
