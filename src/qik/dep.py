@@ -54,6 +54,13 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
         """Runnables that must run first."""
         return []
 
+    def runnables_for(self, module: str | None) -> list[Runnable]:
+        """The runnables a runnable of ``module`` depends on: of a parametrized command, only
+        those of the same module."""
+        if module is None:
+            return self.runnables
+        return [r for r in self.runnables if not r.obj.module or r.obj.module == module]
+
     @property
     def since(self) -> list[str]:
         """Globs whose git changes mean this dependency changed (for ``--since``)."""
@@ -110,15 +117,21 @@ class BaseCmd(Dep, frozen=True):
     def get_cmd_args(self) -> dict[str, str | None]:
         return self.args
 
+    def _cmd_key(self) -> tuple[Any, ...]:
+        args = tuple(sorted((k, v) for k, v in self.get_cmd_args().items() if v is not None))
+        return (self.get_cmd_name(), args, self.strict, self.isolated)
+
     @qik.func.cached_property
     def runnables(self) -> list[Runnable]:  # type: ignore[override]
-        import qik.cmd
+        # Shared by every equal dep (one per module of a parametrized command), so N
+        # modules cost N wrappers, not N * N.
+        return _cmd_runnables(*self._cmd_key())[0]
 
-        args = {k: v for k, v in self.get_cmd_args().items() if v is not None}
-        return [
-            Runnable(name=r.name, obj=r, strict=self.strict, isolated=self.isolated)
-            for r in qik.cmd.load(self.get_cmd_name(), **args).runnables.values()
-        ]
+    def runnables_for(self, module: str | None) -> list[Runnable]:
+        if type(self).runnables is not BaseCmd.runnables:  # a plugin computes its own
+            return super().runnables_for(module)
+        everything, by_module = _cmd_runnables(*self._cmd_key())
+        return everything if module is None else by_module.get(module, by_module[None])
 
 
 class Cmd(BaseCmd, frozen=True):
@@ -126,6 +139,26 @@ class Cmd(BaseCmd, frozen=True):
 
     def get_cmd_name(self) -> str:
         return self.val
+
+
+@qik.func.cache
+def _cmd_runnables(
+    name: str, args: tuple[tuple[str, str], ...], strict: bool, isolated: Any
+) -> tuple[list[Runnable], dict[str | None, list[Runnable]]]:
+    """A command's runnables as deps, and indexed by module (``None``: unparametrized)."""
+    import qik.cmd
+
+    rs = [
+        Runnable(name=r.name, obj=r, strict=strict, isolated=isolated)
+        for r in qik.cmd.load(name, **dict(args)).runnables.values()
+    ]
+    by_module: dict[str | None, list[Runnable]] = {None: [r for r in rs if not r.obj.module]}
+    for r in rs:
+        if r.obj.module:
+            if r.obj.module not in by_module:
+                by_module[r.obj.module] = list(by_module[None])
+            by_module[r.obj.module].append(r)
+    return rs, by_module
 
 
 def glob_factory(conf: qik.conf.GlobDep, module: ModuleLocator | None = None, space: str | None = None) -> Glob:

@@ -17,7 +17,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -57,29 +57,29 @@ def file_digest(path: str) -> str:
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-@functools.lru_cache(maxsize=65536)
-def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
-    """(literal prefix, regex) of a gitignore-style glob relative to the root.
+Matcher = Callable[[str], bool]
 
-    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class. A pattern with no
-    glob characters also matches everything below it, as a folder.
-    """
+
+def _normalize(pattern: str) -> str:
     pat = pattern.strip()
     while pat.startswith("./"):
         pat = pat[2:]
-    pat = pat.lstrip("/")
-    m = _GLOB_CHARS.search(pat)
-    prefix = pat[: m.start()] if m else pat
+    return pat.lstrip("/")
+
+
+@functools.lru_cache(maxsize=4096)
+def _translate(glob: str) -> re.Pattern[str]:
+    """The regex of a glob (or of a glob's tail: the translation is position-independent)."""
     i, out = 0, []
-    while i < len(pat):
-        c = pat[i]
-        if pat.startswith("**/", i):
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
             out.append("(?:.*/)?")
             i += 3
-        elif pat.startswith("/**", i) and i + 3 == len(pat):
+        elif glob.startswith("/**", i) and i + 3 == len(glob):
             out.append("(?:/.*)?")
             i += 3
-        elif pat.startswith("**", i):
+        elif glob.startswith("**", i):
             out.append(".*")
             i += 2
         elif c == "*":
@@ -89,12 +89,12 @@ def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
             out.append("[^/]")
             i += 1
         elif c == "[":
-            j = pat.find("]", i + 2)
+            j = glob.find("]", i + 2)
             if j == -1:
                 out.append(re.escape(c))
                 i += 1
             else:
-                body = pat[i + 1 : j]
+                body = glob[i + 1 : j]
                 if body.startswith("!"):
                     body = "^" + body[1:]
                 out.append(f"[{body}]")
@@ -102,39 +102,83 @@ def compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
         else:
             out.append(re.escape(c))
             i += 1
-    regex = "".join(out)
+    return re.compile("".join(out) + r"\Z")
+
+
+def _under(folder: str) -> Matcher:
+    """The folder itself (a file of that name) or anything below it."""
+    if not folder:
+        return lambda f: True
+    below = folder + "/"
+    return lambda f: f == folder or f.startswith(below)
+
+
+@functools.lru_cache(maxsize=65536)
+def compile_glob(pattern: str) -> tuple[str, Matcher]:
+    """(literal prefix, matcher) of a gitignore-style glob relative to the root.
+
+    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class. A pattern with no
+    glob characters also matches everything below it, as a folder. The matcher is only
+    asked about paths that start with the prefix, so only the tail after it is matched;
+    tails repeat across modules (``{module.dir}/**.py``), so their regexes are shared.
+    """
+    pat = _normalize(pattern)
+    m = _GLOB_CHARS.search(pat)
     if not m:
-        regex = f"{regex.rstrip('/')}(?:/.*)?" if regex else ".*"
-    return prefix, re.compile(regex + r"\Z")
+        return pat, _under(pat.rstrip("/"))
+    prefix, tail = pat[: m.start()], pat[m.start() :]
+    if tail == "**" and (not prefix or prefix.endswith("/")):
+        return prefix, _under(prefix[:-1])
+    if tail.startswith("**") and not _GLOB_CHARS.search(tail, 2) and not tail.startswith("**/"):
+        # "dir/**.py": anything below the prefix that ends with the literal.
+        lit, least = tail[2:], len(prefix) + len(tail) - 2
+        return prefix, lambda f: len(f) >= least and f.endswith(lit)
+    regex, pos = _translate(tail), len(prefix)
+    return prefix, lambda f: regex.match(f, pos) is not None
+
+
+def _prefix_range(files: list[str], prefix: str) -> tuple[int, int]:
+    """The slice of a sorted list whose items start with ``prefix``."""
+    if not prefix:
+        return 0, len(files)
+    lo = bisect.bisect_left(files, prefix)
+    if prefix[-1] == chr(0x10FFFF):
+        return lo, len(files)
+    # Every string starting with the prefix sorts before the prefix with its last
+    # character bumped.
+    hi = bisect.bisect_left(files, prefix[:-1] + chr(ord(prefix[-1]) + 1), lo)
+    return lo, hi
+
+
+def match_list(files: list[str], pattern: str) -> list[str]:
+    """Files of a sorted list matching a glob; only the range sharing its prefix is tested."""
+    prefix, matches = compile_glob(pattern)
+    lo, hi = _prefix_range(files, prefix)
+    return [f for f in files[lo:hi] if matches(f)]
 
 
 def match_sorted(files: list[str], pattern: str) -> Iterator[str]:
-    """Files of a sorted list matching a glob; only the range sharing its prefix is tested."""
-    prefix, regex = compile_glob(pattern)
-    lo = bisect.bisect_left(files, prefix)
-    for i in range(lo, len(files)):
-        f = files[i]
-        if not f.startswith(prefix):
-            break
-        if regex.match(f):
-            yield f
+    """Like :func:`match_list`, lazily (to stop at the first match)."""
+    prefix, matches = compile_glob(pattern)
+    lo, hi = _prefix_range(files, prefix)
+    return (files[i] for i in range(lo, hi) if matches(files[i]))
 
 
 def fs_glob(root: str, pattern: str) -> list[str]:
     """Files on disk (ignored or not) matching a glob, relative to ``root``."""
-    prefix, regex = compile_glob(pattern)
+    prefix, matches = compile_glob(pattern)
     base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     start = os.path.join(root, base) if base else root
     found: list[str] = []
     if os.path.isfile(start):
-        return [base] if regex.match(base) else []
+        return [base] if base.startswith(prefix) and matches(base) else []
     for dirpath, dirnames, filenames in os.walk(start):
         dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
         rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         for name in filenames:
             rel = rel_dir + name
-            if rel.startswith(prefix) and regex.match(rel):
+            if rel.startswith(prefix) and matches(rel):
                 found.append(rel)
     return sorted(found)
 
@@ -179,6 +223,7 @@ class Fingerprinter:
 
     def __init__(self, root: str, state_dir: str) -> None:
         self.root = root
+        self._base = os.path.join(root, "")  # root + separator: paths are joined by concatenation
         self.path = os.path.join(state_dir, "digests")
         self._lock = threading.Lock()
         self._dirty = False
@@ -188,6 +233,7 @@ class Fingerprinter:
         except (OSError, msgspec.DecodeError):
             self._stats = {}
         self._files: list[str] | None = None
+        self._globs: dict[str, list[str]] = {}
 
     @property
     def files(self) -> list[str]:
@@ -198,20 +244,48 @@ class Fingerprinter:
     def refresh(self) -> None:
         """Forget the universe (files added or removed since it was read)."""
         self._files = None
+        self._globs = {}
 
     def glob(self, pattern: str) -> list[str]:
-        return list(match_sorted(self.files, pattern))
+        """Files of the universe matching a glob (memoized: base deps repeat everywhere)."""
+        found = self._globs.get(pattern)
+        if found is None:
+            found = self._globs[pattern] = match_list(self.files, pattern)
+        return found
 
     def digest(self, rel: str) -> str | None:
         """The content digest of a file (None if it is missing or not a file)."""
-        path = os.path.join(self.root, rel)
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return None
-        known = self._stats.get(rel)
-        if known and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns and known.ino == st.st_ino:
-            return known.digest
+        return self.digests((rel,)).get(rel)
+
+    def digests(self, paths: Iterable[str]) -> dict[str, str]:
+        """Digests of the files that exist; a file whose stat matches the memo is not read.
+
+        The hot loop of a warm run (one ``lstat`` per input file), so it binds names
+        locally and leaves the rare cases to :meth:`_read`.
+        """
+        out: dict[str, str] = {}
+        memo = self._stats.get
+        lstat = os.lstat
+        base = self._base
+        for rel in paths:
+            try:
+                st = lstat(base + rel)
+            except OSError:
+                continue
+            known = memo(rel)
+            if (
+                known is not None
+                and known.mtime_ns == st.st_mtime_ns
+                and known.size == st.st_size
+                and known.ino == st.st_ino
+            ):
+                out[rel] = known.digest
+            elif (digest := self._read(rel, st)) is not None:
+                out[rel] = digest
+        return out
+
+    def _read(self, rel: str, st: os.stat_result) -> str | None:
+        path = self._base + rel
         if stat.S_ISLNK(st.st_mode):
             digest = "link:" + hash_bytes(os.readlink(path).encode())
         elif stat.S_ISREG(st.st_mode):
@@ -224,14 +298,6 @@ class Fingerprinter:
         self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)
         self._dirty = True
         return digest
-
-    def digests(self, paths: Iterable[str]) -> dict[str, str]:
-        out = {}
-        for p in paths:
-            d = self.digest(p)
-            if d is not None:
-                out[p] = d
-        return out
 
     def save(self) -> None:
         """Persist digests of files not touched in the last moments (racy mtimes)."""

@@ -74,12 +74,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     def dep_runnables(self) -> dict[str, qik.dep.Runnable]:
         """Runnables this one depends on. A module's command only depends on its own module's
         runnables of a parametrized command."""
-        out = {
-            r.name: r
-            for dep in self.deps
-            for r in dep.runnables
-            if not self.module or not r.obj.module or r.obj.module == self.module
-        }
+        out = {r.name: r for dep in self.deps for r in dep.runnables_for(self.module)}
         if self.resolved_venv is not None:
             out |= self.resolved_venv.runnable_deps
         out.pop(self.name, None)
