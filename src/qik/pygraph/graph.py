@@ -11,6 +11,7 @@ import msgspec
 
 import qik.cache
 import qik.conf
+import qik.errors
 import qik.fingerprint
 import qik.func
 import qik.pygraph.parse
@@ -95,9 +96,19 @@ def _resolve(
     return out
 
 
+def _previous() -> Graph | None:
+    try:
+        return load()
+    except (qik.errors.QikError, msgspec.DecodeError):
+        return None
+
+
 def build(fp: qik.fingerprint.Fingerprinter) -> tuple[Graph, int]:
     """The graph of every Python file under the python path that git knows.
-    Returns it and the number of files parsed (the rest came from the digest cache)."""
+    Returns it and the number of files parsed (the rest came from the digest cache).
+
+    Resolving imports depends on the set of module names, so when that set is the one of
+    the previous graph, modules whose digest did not change are reused as they are."""
     pp = qik.pygraph.utils.python_path()
     prefix = f"{pp}/" if pp else ""
     names: dict[str, tuple[str, bool]] = {}
@@ -112,8 +123,20 @@ def build(fp: qik.fingerprint.Fingerprinter) -> tuple[Graph, int]:
         d = fp.digest(path)
         if d is not None:
             digests[path] = d
+    names = {n: v for n, v in names.items() if v[0] in digests}
+    prev = _previous()
+    reuse = (
+        prev.modules
+        if prev and prev.version == VERSION and prev.python_path == pp and prev.modules.keys() == names.keys()
+        else {}
+    )
+    todo = {
+        path: digests[path]
+        for name, (path, _) in names.items()
+        if name not in reuse or reuse[name].path != path or reuse[name].digest != digests[path]
+    }
     parsed, n_parsed = qik.pygraph.parse.parse_all(
-        fp.root, digests, qik.pygraph.utils.parse_cache_path()
+        fp.root, todo, qik.pygraph.utils.parse_cache_path(), keep=set(digests.values())
     )
     packages = {p for name in names for p in _parents(name)} | {
         n for n, (_, pkg) in names.items() if pkg
@@ -121,14 +144,15 @@ def build(fp: qik.fingerprint.Fingerprinter) -> tuple[Graph, int]:
     known = set(names) | packages
     tops = {n.partition(".")[0] for n in known}
     modules = {}
-    for name, (path, is_pkg) in names.items():
-        if path not in digests:
+    for name, (path, is_pkg) in sorted(names.items()):
+        if path not in todo:
+            modules[name] = reuse[name]
             continue
         imps: dict[Import, None] = {}
         for raw in parsed[path]:
             imps.update(dict.fromkeys(_resolve(raw, name, is_pkg, known, tops)))
         modules[name] = Module(path=path, digest=digests[path], imports=list(imps))
-    return Graph(VERSION, pp, dict(sorted(modules.items())), sorted(packages)), n_parsed
+    return Graph(VERSION, pp, modules, sorted(packages)), n_parsed
 
 
 def save(graph: Graph) -> None:

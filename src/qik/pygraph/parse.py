@@ -78,9 +78,14 @@ def save_cache(path: pathlib.Path, cache: _CacheT) -> None:
     qik.cache.write_atomic(path, msgspec.msgpack.encode(cache))
 
 
-def parse_all(root: str, files: dict[str, str], cache_path: pathlib.Path) -> tuple[dict[str, list[RawImport]], int]:
+def parse_all(
+    root: str, files: dict[str, str], cache_path: pathlib.Path, *, keep: set[str]
+) -> tuple[dict[str, list[RawImport]], int]:
     """Imports of each file (path -> digest), read from the digest cache when known.
-    Returns them and how many files were parsed."""
+    Returns them and how many files were parsed. The cache keeps the ``keep`` digests (the
+    current tree's) and the new ones, so it does not grow forever."""
+    if not files:
+        return {}, 0
     cached = load_cache(cache_path)
     out: dict[str, list[RawImport]] = {}
     fresh: _CacheT = {}
@@ -96,8 +101,6 @@ def parse_all(root: str, files: dict[str, str], cache_path: pathlib.Path) -> tup
                 found = []
             fresh[digest] = found
         out[path] = found
-    if fresh:
-        # Keep only digests of the current tree, so the cache does not grow forever.
-        keep = {d: cached[d] for d in set(files.values()) if d in cached}
-        save_cache(cache_path, keep | fresh)
+    if fresh or len(cached) > len(keep):
+        save_cache(cache_path, {d: cached[d] for d in keep if d in cached} | fresh)
     return out, len(fresh)
