@@ -256,7 +256,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 @click.command(
-    context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True},
+    # Everything after EXE is EXE's, even -i or --help: stop parsing at the first argument.
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+    },
     name="qikx",
 )
 @click.argument("exe", required=False)
@@ -276,8 +281,7 @@ def _qikx(exe: str | None, args: list[str], install: bool) -> int:
     qik.conf.load()
     qik.ctx.configure()
     if install:
-        for name in qik.conf.project().resolved_spaces:
-            qik.space.load(name).venv.install()
+        qik.space.install_all()
         if not exe:
             return 0
     if not exe:
@@ -290,7 +294,12 @@ def _qikx(exe: str | None, args: list[str], install: bool) -> int:
     try:
         os.execvpe(exe, [exe, *args], env)
     except FileNotFoundError:
-        raise qik.errors.UsageError(f'"{exe}" was not found in the environment of space "{space}".') from None
+        raise qik.errors.UsageError(
+            f'"{exe}" was not found in the environment of space "{space}".',
+            hint="Check the name, or install it in the space's venv (qikx --install).",
+        ) from None
+    except PermissionError:
+        raise qik.errors.UsageError(f'"{exe}" is not executable (space "{space}").') from None
     return 0
 
 

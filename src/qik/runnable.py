@@ -15,6 +15,7 @@ import qik.fingerprint
 import qik.func
 import qik.space
 import qik.unset
+import qik.venv
 
 
 class Inputs(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
@@ -120,14 +121,16 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         for dist in self.pydists:
             version = venv.pydist_version(dist) if venv else None
             if version is None:
-                version = proj.pydist.versions.get(dist)
+                norm = qik.venv.normalize_dist(dist)
+                fallback = {qik.venv.normalize_dist(k): v for k, v in proj.pydist.versions.items()}
+                version = fallback.get(norm)
             if version is None:
                 if not proj.pydist.ignore_missing:
                     raise qik.errors.PydistNotFound(
                         f'The distribution "{dist}" (a pydist dep of {self.name}) is not installed '
                         f'in the venv of space "{self.space}".',
                         hint=f'Install it, or set [pydist] versions = {{"{dist}" = "..."}} '
-                        "or ignore-missing = true in qik.toml.",
+                        f"or ignore-missing = true in {qik.conf.where()}.",
                     )
                 version = "missing"
             out[dist] = version

@@ -46,15 +46,19 @@ def parse_dotenv(text: str, env: dict[str, str] | None = None) -> dict[str, str]
 
 
 class Space(msgspec.Struct, frozen=True, dict=True):
+    """A space: an area of the repo with its venv, dotenv files, modules, fence and root."""
+
     name: str
     conf: qik.conf.Space
 
     @qik.func.cached_property
     def venv(self) -> qik.venv.Venv:
-        return _venv(self.name, ())
+        """The space's venv: its own, ``[defaults] venv``, or the active environment."""
+        return _venv(self.name)
 
     @qik.func.cached_property
     def dotenv(self) -> list[str]:
+        """Dotenv files (the space's, else ``[defaults] dotenv``), in the order applied."""
         val = self.conf.dotenv if self.conf.dotenv is not None else qik.conf.project().defaults.dotenv
         files = [val] if isinstance(val, str) else list(val or [])
         return [qik.ctx.format(f) for f in files]
@@ -66,15 +70,18 @@ class Space(msgspec.Struct, frozen=True, dict=True):
         root = qik.conf.root()
         for f in self.dotenv:
             try:
-                env |= parse_dotenv((root / f).read_text(), env)
+                text = (root / f).read_text()
             except FileNotFoundError:
                 raise qik.errors.ConfigError(
-                    f'The dotenv file "{f}" of space "{self.name}" does not exist.'
+                    f'The dotenv file "{f}" of space "{self.name}" does not exist.',
+                    hint=f"Create it, or remove it from the dotenv of the space in {qik.conf.where()}.",
                 ) from None
+            env |= parse_dotenv(text, env)
         return env
 
     @qik.func.cached_property
     def glob_deps(self) -> set[str]:
+        """Files whose content is part of every key in the space: dotenv files, venv lock."""
         return set(self.dotenv) | self.venv.glob_deps
 
     @qik.func.cached_property
@@ -83,16 +90,36 @@ class Space(msgspec.Struct, frozen=True, dict=True):
 
     @qik.func.cached_property
     def root(self) -> str | None:
-        return self.conf.root.strip("/") if self.conf.root else None
+        return _root(self.conf)
+
+    @qik.func.cached_property
+    def fenced(self) -> bool:
+        """Whether the space has a fence (``fence = true`` or a non-empty list)."""
+        return bool(self.conf.fence)
 
     @qik.func.cached_property
     def fence(self) -> list[str]:
-        """Paths this space may import from: its own modules, listed paths, other spaces'."""
+        """Paths inside the fence: the space's modules, listed paths, other spaces' fences."""
         return _fence(self.name, ())
+
+    @qik.func.cached_property
+    def fence_paths(self) -> list[str]:
+        return self.fence
+
+    @qik.func.cached_property
+    def fence_pyimports(self) -> list[str]:
+        """The fence as Python import paths (relative to ``[defaults] python-path``)."""
+        return sorted({qik.conf.pyimport(path) for path in self.fence})
+
+
+def _root(conf: qik.conf.Space) -> str | None:
+    return qik.ctx.format(conf.root).strip("/") or None if conf.root else None
 
 
 def _venv_conf(space: str) -> Any:
     proj = qik.conf.project()
+    if space not in proj.resolved_spaces:
+        raise qik.errors.SpaceNotFound("space", space, proj.resolved_spaces)
     conf = proj.resolved_spaces[space].venv
     if conf is None:
         conf = proj.defaults.venv
@@ -103,37 +130,88 @@ def _venv_conf(space: str) -> Any:
     return conf
 
 
-def _venv(space: str, seen: tuple[str, ...]) -> qik.venv.Venv:
-    if space in seen:
-        chain = " -> ".join((*seen, space))
-        raise qik.errors.CircularVenv(f"Circular venv inheritance: {chain}.")
-    if space not in qik.conf.project().resolved_spaces:
-        raise qik.errors.SpaceNotFound("space", space, qik.conf.project().resolved_spaces)
+def _check_venv_chain(space: str) -> None:
+    """Follow ``{type = "space"}`` venvs; a cycle or an unknown space is an error."""
+    seen: list[str] = []
+    while True:
+        if space in seen:
+            chain = " -> ".join([*seen, space])
+            raise qik.errors.CircularVenv(
+                f"Circular venv inheritance: {chain}.",
+                hint='Make one of these spaces own its venv instead of {type = "space"}.',
+            )
+        seen.append(space)
+        conf = _venv_conf(space)
+        if not isinstance(conf, qik.conf.SpaceVenv):
+            return
+        if conf.name not in qik.conf.project().resolved_spaces:
+            raise qik.errors.SpaceNotFound(
+                "space", conf.name, qik.conf.project().resolved_spaces, where=f'the venv of space "{space}"'
+            )
+        space = conf.name
+
+
+def _venv(space: str) -> qik.venv.Venv:
+    _check_venv_chain(space)
     conf = _venv_conf(space)
-    if isinstance(conf, qik.conf.SpaceVenv):
-        _venv(conf.name, (*seen, space))  # check the chain
     factory = qik.dep._resolve(qik.conf.get_type_factory(conf))
     return factory(space, conf)  # type: ignore[no-any-return]
 
 
 def _fence(space: str, seen: tuple[str, ...]) -> list[str]:
     if space in seen:
-        raise qik.errors.CircularFence(f"Circular fence: {' -> '.join((*seen, space))}.")
-    sp = load(space)
-    fence = sp.conf.fence
-    paths = [m.path for m in sp.modules.values()]
-    if fence is True or fence is False:
-        return paths
-    for item in fence:
-        if isinstance(item, str):
-            paths.append(qik.ctx.format(item).strip("/"))
-        else:
-            paths.extend(_fence(item.name, (*seen, space)))
+        raise qik.errors.CircularFence(
+            f"Circular fence: {' -> '.join((*seen, space))}.",
+            hint='Remove one of the {type = "space"} references from these fences.',
+        )
+    spaces = qik.conf.project().resolved_spaces
+    if space not in spaces:
+        where = f'the fence of space "{seen[-1]}"' if seen else ""
+        raise qik.errors.SpaceNotFound("space", space, spaces, where=where)
+    conf = spaces[space]
+    paths = [m.path for m in conf.modules_by_name.values()]
+    if isinstance(conf.fence, list):
+        for item in conf.fence:
+            if isinstance(item, str):
+                paths.append(qik.ctx.format(item).strip("/"))
+            elif item.name != space:  # a space's own fence adds nothing
+                paths.extend(_fence(item.name, (*seen, space)))
     return sorted(set(paths))
 
 
 @qik.func.cache
+def check() -> None:
+    """Validate every space once per run: venv and fence chains, roots, module owners.
+
+    Done eagerly so a broken space is reported even when no selected command uses it.
+    """
+    spaces = qik.conf.project().resolved_spaces
+    owners: dict[str, str] = {}
+    roots: dict[str, str] = {}
+    for name, conf in spaces.items():
+        _check_venv_chain(name)
+        _fence(name, ())
+        for mod in conf.modules_by_name:
+            if mod in owners:
+                raise qik.errors.ConfigError(
+                    f'{qik.conf.where()}: module "{mod}" is in two spaces, "{owners[mod]}" and "{name}".',
+                    hint="A module belongs to one space; rename one with {name, path}.",
+                )
+            owners[mod] = name
+        if root := _root(conf):
+            for other, oroot in roots.items():
+                if root == oroot or root.startswith(oroot + "/") or oroot.startswith(root + "/"):
+                    raise qik.errors.ConfigError(
+                        f'{qik.conf.where()}: the roots of spaces "{other}" ({oroot}) and '
+                        f'"{name}" ({root}) nest; roots must not overlap.'
+                    )
+            roots[name] = root
+
+
+@qik.func.cache
 def load(name: str) -> Space:
+    """A space by name (every space is validated on the first load)."""
+    check()
     spaces = qik.conf.project().resolved_spaces
     if name not in spaces:
         raise qik.errors.SpaceNotFound("space", name, spaces)
@@ -148,13 +226,14 @@ def for_cwd(cwd: pathlib.Path | None = None) -> str | None:
     except ValueError:
         return None
     for name, conf in qik.conf.project().resolved_spaces.items():
-        sroot = (conf.root or "").strip("/")
+        sroot = _root(conf)
         if sroot and (rel == sroot or rel.startswith(sroot + "/")):
             return name
     return None
 
 
 def module_space(module: str) -> str:
+    """The space that owns a module."""
     for name, conf in qik.conf.project().resolved_spaces.items():
         if module in conf.modules_by_name:
             return name
@@ -162,4 +241,13 @@ def module_space(module: str) -> str:
 
 
 def environ_for(space: str | None) -> dict[str, str]:
+    """The environment of a process in a space (the process env without one)."""
     return load(space).environ if space else dict(os.environ)
+
+
+def install_all() -> None:
+    """Install every space's venv once (``qikx --install``); inherited venvs are skipped."""
+    for name in qik.conf.project().resolved_spaces:
+        venv = load(name).venv
+        if not isinstance(venv, qik.venv.SpaceVenv):
+            venv.install()

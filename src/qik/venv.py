@@ -79,12 +79,15 @@ class Venv(msgspec.Struct, frozen=True, dict=True):
             entries = os.listdir(self.site_packages_dir)
         except (OSError, qik.errors.QikError):
             return out
-        for entry in entries:
-            if entry.endswith(".dist-info"):
-                stem = entry[: -len(".dist-info")]
-                if "-" in stem:
-                    dist, version = stem.split("-", 1)
-                    out[normalize_dist(dist)] = version
+        # Folder names are enough (no file reads): dist-info names are "name-version"
+        # (PEP 427/491); legacy egg-info ones are "name-version[-pyX.Y]".
+        for entry in sorted(entries):
+            stem, _, ext = entry.rpartition(".")
+            if ext not in ("dist-info", "egg-info") or "-" not in stem:
+                continue
+            dist, version = stem.split("-", 2)[:2]
+            if ext == "dist-info" or normalize_dist(dist) not in out:
+                out[normalize_dist(dist)] = version
         return out
 
     def pydist_version(self, dist: str) -> str | None:
