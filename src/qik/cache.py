@@ -9,7 +9,10 @@ blob before anything is restored.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
+import hmac
 import os
 import pathlib
 import shutil
@@ -17,7 +20,8 @@ import stat
 import subprocess
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -30,6 +34,8 @@ import qik.warnings
 
 if TYPE_CHECKING:
     from qik.runnable import Inputs, Runnable
+
+T = TypeVar("T")
 
 
 class Artifact(msgspec.Struct, frozen=True):
@@ -250,6 +256,7 @@ class Local(Cache):
             pathlib.Path(hook).write_text(str(os.getpid()))
             time.sleep(60)
         write_atomic(self.manifest_path(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
+        _schedule_auto_prune()
         try:
             self.post_set(runnable=runnable, hash=hash, manifest=manifest)
         except Exception as exc:
@@ -338,6 +345,259 @@ def _ensure_gitattributes(root: pathlib.Path) -> None:
         _git(root, "add", "-N", "--", ".gitattributes")
     _git(root, "config", "merge.qik.name", "qik: keep ours")
     _git(root, "config", "merge.qik.driver", "true")
+
+
+# ---- remote caches ----
+
+
+class RemoteMissing(Exception):
+    """Raised by a remote's ``remote_download`` when the object does not exist."""
+
+
+class _RemoteState:
+    """Per-process state of one remote: is it down, which blobs were fetched or seen."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.down = False
+        self.fetched: set[str] = set()
+        self.present: set[str] = set()
+
+
+_POOL: list[Any] = []
+_POOL_LOCK = threading.Lock()
+
+
+def transfer_map(fn: Callable[[str], T], items: Iterable[str]) -> list[T]:
+    """Run ``fn`` over ``items`` on one thread pool shared by every remote of the process."""
+    todo = list(items)
+    if len(todo) <= 1:
+        return [fn(i) for i in todo]
+    with _POOL_LOCK:
+        if not _POOL:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL.append(ThreadPoolExecutor(max_workers=16, thread_name_prefix="qik-transfer"))
+    return list(_POOL[0].map(fn, todo))
+
+
+def sign(manifest: Manifest, key: str) -> str:
+    """HMAC-SHA256 of the manifest's canonical bytes (without its ``sig``)."""
+    body = msgspec.json.encode(msgspec.structs.replace(manifest, sig=None), order="sorted")
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_ok(manifest: Manifest, key: str | None) -> bool:
+    """Whether a manifest is acceptable under ``key`` (anything is, without a key)."""
+    if not key:
+        return True
+    return manifest.sig is not None and hmac.compare_digest(manifest.sig, sign(manifest, key))
+
+
+class Remote(Local):
+    """A remote layered over the local cache; subclasses say how to move bytes.
+
+    Layout under the remote's prefix: ``blobs/<digest>`` holds artifact contents (content
+    addressed, so a blob already present is never uploaded again) and
+    ``<runnable slug>/<key>.json`` the manifest, written after every blob. A lookup is one
+    GET by exact name, never a listing. Object names hold no local path, so every checkout
+    and machine computes the same names.
+
+    Subclasses implement :meth:`remote_get`, :meth:`remote_put`, :meth:`remote_exists`,
+    :meth:`remote_download` and :meth:`remote_upload`, and provide ``read_only`` and
+    ``signing_key`` (attributes or properties).
+    """
+
+    read_only: bool
+    signing_key: str | None
+
+    @property
+    def type(self) -> str:
+        """The cache's name in qik.toml (named in warnings)."""
+        return str(self.__dict__.get("_qik_name") or type(self).__name__.lower())
+
+    @property
+    def remote_name(self) -> str:
+        return self.type
+
+    def remote_prefix(self) -> str:
+        return ""
+
+    def remote_get(self, name: str) -> bytes | None:
+        """The object's bytes, or None if it does not exist."""
+        raise NotImplementedError
+
+    def remote_put(self, name: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def remote_exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def remote_download(self, name: str, path: pathlib.Path) -> None:
+        """Write the object to ``path``; raise :class:`RemoteMissing` if it does not exist."""
+        raise NotImplementedError
+
+    def remote_upload(self, path: pathlib.Path, name: str) -> None:
+        raise NotImplementedError
+
+    def remote_list(self) -> Iterable[tuple[str, int]]:
+        """(name, size) of every object under the prefix; for ``qik :cache stats`` only."""
+        raise NotImplementedError
+
+    def remote_usage(self) -> tuple[int, int]:
+        """(entries, bytes) held by the remote. Lists it: never on the hot path."""
+        entries = size = 0
+        blobs = self._join("blobs") + "/"
+        for name, n in self.remote_list():
+            size += n
+            entries += name.endswith(".json") and not name.startswith(blobs)
+        return entries, size
+
+    # ---- names ----
+
+    def _join(self, *parts: str) -> str:
+        prefix = self.remote_prefix().rstrip("/")
+        return "/".join((prefix, *parts)) if prefix else "/".join(parts)
+
+    def manifest_name(self, *, runnable: Runnable, hash: str) -> str:
+        return self._join(runnable.slug, f"{hash}.json")
+
+    def blob_name(self, digest: str) -> str:
+        return self._join("blobs", digest)
+
+    # ---- state ----
+
+    @qik.func.cached_property
+    def _remote(self) -> _RemoteState:
+        return _RemoteState()
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        """A remote that is down or refuses: one warning, then the run goes on without it."""
+        self._remote.down = True
+        qik.warnings.warn(
+            f"cache {self.remote_name}: {what} failed, running without the remote "
+            f"({type(exc).__name__}: {exc})",
+            key=f"remote-down:{self.remote_name}",
+        )
+
+    def _ignore(self, runnable: Runnable, why: str) -> None:
+        qik.warnings.warn(f"cache {self.remote_name}: ignored the entry of {runnable.name}: {why}")
+
+    # ---- the hooks ----
+
+    def on_miss(self, *, runnable: Runnable, hash: str) -> None:
+        """Fetch the manifest by exact name, check it, then its blobs; the manifest last."""
+        state = self._remote
+        if state.down:
+            return
+        try:
+            data = self.remote_get(self.manifest_name(runnable=runnable, hash=hash))
+        except Exception as exc:
+            return self._failed("reading", exc)
+        if data is None:
+            return None
+        try:
+            manifest = msgspec.json.decode(data, type=Manifest)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return self._ignore(runnable, "its manifest is unreadable")
+        if manifest.hash != hash:
+            return self._ignore(runnable, "its manifest is for another key")
+        if not signed_ok(manifest, self.signing_key):
+            return self._ignore(runnable, "its signature is missing or wrong")
+        digests = {a.digest for a in manifest.artifacts.values()}
+        with state.lock:
+            state.fetched |= digests
+
+        def fetch(digest: str) -> None:
+            dest = self.blob_path(runnable=runnable, hash=hash, digest=digest)
+            if not dest.exists():
+                self.remote_download(self.blob_name(digest), dest)
+
+        try:
+            transfer_map(fetch, sorted(digests))
+        except RemoteMissing:
+            shutil.rmtree(self.base_path(runnable=runnable, hash=hash), ignore_errors=True)
+            return self._ignore(runnable, "an artifact is missing from the remote")
+        except Exception as exc:
+            shutil.rmtree(self.base_path(runnable=runnable, hash=hash), ignore_errors=True)
+            return self._failed("reading", exc)
+        # Local.get reads this manifest, verifies every blob's digest, then calls accept().
+        write_atomic(self.manifest_path(runnable=runnable, hash=hash), data)
+        return None
+
+    def accept(self, *, runnable: Runnable, hash: str, manifest: Manifest) -> bool:
+        return signed_ok(manifest, self.signing_key)
+
+    def post_set(self, *, runnable: Runnable, hash: str, manifest: Manifest) -> None:
+        """Upload the blobs the remote lacks, then the (signed) manifest."""
+        state = self._remote
+        if self.read_only or state.down:
+            return
+
+        def push(digest: str) -> None:
+            name = self.blob_name(digest)
+            # A blob fetched this run may be the corrupt one that made its entry a miss:
+            # overwrite it rather than trusting that it is present.
+            if digest in state.present or (digest not in state.fetched and self.remote_exists(name)):
+                return
+            self.remote_upload(self.blob_path(runnable=runnable, hash=hash, digest=digest), name)
+            with state.lock:
+                state.present.add(digest)
+
+        if self.signing_key:
+            manifest = msgspec.structs.replace(manifest, sig=sign(manifest, self.signing_key))
+        try:
+            transfer_map(push, sorted({a.digest for a in manifest.artifacts.values()}))
+            self.remote_put(self.manifest_name(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
+        except Exception as exc:
+            self._failed("writing", exc)
+
+
+def truthy(val: str | bool | None) -> bool:
+    """A boolean option that may come from ctx as a string."""
+    if isinstance(val, bool) or val is None:
+        return bool(val)
+    return val.strip().lower() in ("1", "true", "yes", "on")
+
+
+# ---- the bound of the local cache ----
+
+_AUTO_PRUNE: list[bool] = []
+
+
+def _schedule_auto_prune() -> None:
+    """Once per process that stores something, prune to the configured bound at exit."""
+    if _AUTO_PRUNE:
+        return
+    _AUTO_PRUNE.append(True)
+    try:
+        bound = local_bound()
+    except Exception:  # no project loaded (a library use): nothing to bound
+        return
+    if bound != (None, None):
+        root = qik.conf.priv_work_dir() / "cache"
+        atexit.register(lambda: _auto_prune(root, *bound))
+
+
+def _auto_prune(root: pathlib.Path, max_size: int | None, max_age: float | None) -> None:
+    import qik.cachecmd
+
+    with contextlib.suppress(OSError):
+        qik.cachecmd.prune_dir(root, max_size=max_size, max_age=max_age)
+
+
+def local_bound() -> tuple[int | None, float | None]:
+    """(max bytes, max age in seconds) of the local cache, from ``[caches.<name>] type = "local"``."""
+    import qik.cachecmd
+
+    sizes, ages = [], []
+    for conf in qik.conf.project().caches.values():
+        if isinstance(conf, qik.conf.LocalCacheConf):
+            if conf.max_size:
+                sizes.append(qik.cachecmd.parse_size(conf.max_size))
+            if conf.max_age:
+                ages.append(qik.cachecmd.parse_age(conf.max_age))
+    return (min(sizes) if sizes else None, min(ages) if ages else None)
 
 
 def local_factory(name: str, conf: qik.conf.LocalCacheConf) -> Local:

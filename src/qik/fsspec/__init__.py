@@ -1,0 +1,1 @@
+"""The fsspec cache plugin: ``[plugins] fsspec = "qik.fsspec"``, then ``type = "fsspec"``."""

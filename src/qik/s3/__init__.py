@@ -1,0 +1,1 @@
+"""The S3 cache plugin: ``[plugins] s3 = "qik.s3"``, then ``[caches.NAME] type = "s3"``."""
