@@ -473,3 +473,42 @@ def test_single_runnable_streams(qik_project: Project) -> None:
     p.commit()
     res = p.qik("-n", "1")
     assert res.out.startswith("── a\nstreamed\n✓ a"), res.out
+
+
+def test_verbosity_levels(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [commands.ok]
+    exec = "echo fine"
+    deps = ["*.txt"]
+    [commands.bad]
+    exec = "echo oops && exit 1"
+    deps = ["*.txt"]
+    """)
+    p.write("a.txt", "a")
+    p.commit()
+    quiet = p.qik("-v", "0")
+    assert "fine" not in quiet.out and "oops" in quiet.out and quiet.code == 1
+    p.write("a.txt", "b")
+    full = p.qik("-v", "2", "ok")
+    assert "key " in full.out and "miss: file changed: a.txt" in full.out, full.out
+
+
+def test_select_by_cache(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [caches.shared]
+    type = "local"
+    [commands.a]
+    exec = "echo a"
+    deps = ["*.txt"]
+    cache = "shared"
+    [commands.b]
+    exec = "echo b"
+    deps = ["*.txt"]
+    """)
+    p.commit()
+    assert p.qik("--ls", "--cache", "shared").out.split() == ["a"]
+    assert p.qik("--ls", "--cache", "local").out.split() == ["b"]
+    res = p.qik("--ls", "--cache", "nope")
+    assert res.code == 2 and "local, none, repo, shared" in res.err

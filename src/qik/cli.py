@@ -157,7 +157,9 @@ def _execute(rt: Any, graph: Any) -> int:
         verbosity=rt.verbosity, json=rt.json, stream=len(graph.order) == 1 or rt.workers == 1
     )
     start = time.monotonic()
-    runner = qik.runner.Runner(graph, workers=rt.workers, force=rt.force, console=console)
+    runner = qik.runner.Runner(
+        graph, workers=rt.workers, force=rt.force, console=console, explain=rt.verbosity >= 2
+    )
     outcomes = runner.run()
     console.summary(outcomes, time.monotonic() - start)
     if rt.json:

@@ -103,13 +103,14 @@ class Console:
                     head = self._c(_RED, f"✗ {o.name} failed with exit code {o.code} ({when})")
                 else:
                     head = self._c(_GREEN, "✓") + f" {o.name} " + self._c(_DIM, f"({when})")
-                show_log = o.log and (not self.stream or o.cached)
-                if self.stream and not o.cached:
-                    self.out.write(head + "\n")
-                else:
-                    self.out.write(head + "\n")
-                    if show_log:
-                        self.out.write(o.log if o.log.endswith("\n") else o.log + "\n")
+                if self.verbosity >= 2:
+                    head += self._c(_DIM, f" key {o.key or '-'}")
+                self.out.write(head + "\n")
+                for why in o.why:
+                    self.out.write(self._c(_DIM, f"  miss: {why}") + "\n")
+                streamed = self.stream and not o.cached and self.verbosity > 0
+                if o.log and not streamed:
+                    self.out.write(o.log if o.log.endswith("\n") else o.log + "\n")
             self.out.flush()
 
     def summary(self, outcomes: list[Outcome], elapsed: float) -> None:

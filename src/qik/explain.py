@@ -52,18 +52,26 @@ def diff(prev: qik.runnable.Inputs, cur: qik.runnable.Inputs) -> list[str]:
     return reasons
 
 
+def miss_reasons(
+    r: qik.runnable.Runnable, cache: qik.cache.Cache, inputs: qik.runnable.Inputs, *, force: bool
+) -> list[str]:
+    """Why a lookup of ``inputs`` missed: diffed against the newest entry of the runnable."""
+    if force:
+        return ["forced (-f)"]
+    for m in cache.entries(r):
+        prev = _as_inputs(m.inputs)
+        if prev is not None:
+            return diff(prev, inputs)
+    return ["no earlier entry"]
+
+
 def explain(r: qik.runnable.Runnable, fp: qik.fingerprint.Fingerprinter, *, force: bool = False) -> Explanation:
     cache = qik.cache.load(r.cache)
     if isinstance(cache, qik.cache.Uncached):
         why = "never cached (no deps)" if not r.deps else "cache is none"
         return Explanation(name=r.name, status="miss", cache=r.cache, reasons=[why])
     inputs = r.inputs(fp)
-    if force:
-        return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=["forced (-f)"])
-    if cache.get(r, inputs.key) is not None:
+    if not force and cache.get(r, inputs.key) is not None:
         return Explanation(name=r.name, status="hit", cache=r.cache, key=inputs.key)
-    for m in cache.entries(r):
-        prev = _as_inputs(m.inputs)
-        if prev is not None:
-            return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=diff(prev, inputs))
-    return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=["no earlier entry"])
+    reasons = miss_reasons(r, cache, inputs, force=force)
+    return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=reasons)

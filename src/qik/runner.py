@@ -23,6 +23,7 @@ import msgspec
 import qik.cache
 import qik.conf
 import qik.console
+import qik.explain
 import qik.fingerprint
 import qik.graph
 import qik.runnable
@@ -43,6 +44,8 @@ class Outcome(msgspec.Struct, frozen=True):
     source: str | None = None  # the cache a hit came from
     log: str = ""
     reason: str = ""
+    #: Why a cached runnable missed (only gathered at -v 2).
+    why: list[str] = []
 
 
 class Interrupted(Exception):
@@ -57,7 +60,9 @@ class Runner:
         workers: int,
         force: bool = False,
         console: qik.console.Console,
+        explain: bool = False,
     ) -> None:
+        self.explain = explain
         self.graph = graph
         self.workers = max(1, workers)
         self.force = force
@@ -121,8 +126,10 @@ class Runner:
         cache = qik.cache.load(r.cache)
         uncached = isinstance(cache, qik.cache.Uncached)
         key = None
+        why: list[str] = []
         if not uncached:
-            key = r.inputs(self.fp).key
+            inputs = r.inputs(self.fp)
+            key = inputs.key
             if not self.force and (entry := cache.get(r, key)) is not None:
                 cache.restore(r, key, entry.manifest)
                 m = entry.manifest
@@ -136,6 +143,8 @@ class Runner:
                     source=r.cache,
                     log=m.log,
                 )
+            if self.explain:
+                why = qik.explain.miss_reasons(r, cache, inputs, force=self.force)
         result = self._execute(r)
         if self._stop.is_set():
             return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
@@ -154,6 +163,7 @@ class Runner:
             duration=round(result.duration, 4),
             key=key,
             log=result.log,
+            why=why,
         )
 
     # ---- the schedule ----
