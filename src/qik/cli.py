@@ -89,6 +89,7 @@ def _configure(opts: dict[str, Any]) -> Any:
 
 def _select(rt: Any) -> Any:
     """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order."""
+    import qik.cache
     import qik.fingerprint
     import qik.graph
     import qik.shard
@@ -97,6 +98,8 @@ def _select(rt: Any) -> Any:
     graph = qik.graph.select(
         rt.commands, modules=rt.modules, spaces=rt.spaces, caches=rt.caches, isolated=rt.isolated
     )
+    for name in {r.cache for r in graph.runnables.values()}:
+        qik.cache.load(name)  # an unknown cache fails here, before anything runs
     if rt.since:
         graph = qik.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
