@@ -104,7 +104,7 @@ def test_module_parametrization_names(two: Project) -> None:
     res = p.qik("lint")
     assert "1 ran" in res.err and "1 cached" in res.err, res.text
     res = p.qik("libs.a/check", cwd="libs/a")  # a module's own qik.toml is not the project
-    assert res.ok and "1 cached" in res.err and "check libs/a" in res.out, res.text
+    assert res.ok and "check libs/a" in res.out, res.text
 
 
 def test_module_and_space_selection(two: Project) -> None:
