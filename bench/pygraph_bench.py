@@ -7,7 +7,8 @@ Measures, each in a fresh process so nothing is warm in memory:
 - ``cold``: building the graph with no digest cache and no parse cache (every file read
   and parsed with ``ast``);
 - ``unchanged``: building it again when nothing changed (digests from the stat cache,
-  imports from the parse cache);
+  modules reused from the previous graph);
+- ``one-edit``: building it after one file gained an import;
 - ``cli-cold`` / ``cli-unchanged``: the whole ``qik pygraph.build`` process, interpreter
   start and imports included (the unchanged run replays the cached graph), and in
   ``cli-run-*`` the run alone, as its summary line reports it.
@@ -134,6 +135,9 @@ def main() -> int:
         generate(root, args.files)
         cold, n_modules, parsed_cold = timed(root)
         unchanged, _, parsed_warm = timed(root)
+        edited = root / "p000" / "m000.py"
+        edited.write_text(edited.read_text() + "\nimport p001.m001\n")
+        one_edit, _, _ = timed(root)
         shutil.rmtree(root / "._qik")
         cli_cold = cli(root)
         cli_unchanged = cli(root)
@@ -141,6 +145,7 @@ def main() -> int:
         "modules": n_modules,
         "cold": round(cold, 3),
         "unchanged": round(unchanged, 3),
+        "one-edit": round(one_edit, 3),
         "parsed": [parsed_cold, parsed_warm],
         "cli-cold": round(cli_cold[0], 3),
         "cli-unchanged": round(cli_unchanged[0], 3),

@@ -123,6 +123,10 @@ class Bench:
         self.rows: list[Row] = []
         self.env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb"}
         self.env.pop("QIK__PROFILE", None)
+        # As on a normal install, Python may cache bytecode (some sandboxes turn it off).
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for t in tools:  # the first run of a tool compiles its bytecode: not timed
+            subprocess.run([t.exe, "--help"], env=self.env, capture_output=True, check=False)
 
     def repos(self, tag: str, modules: int, files: int, s3: Callable[[Tool], dict[str, str]] | None = None) -> dict[str, pathlib.Path]:
         """One copy of the same generated repo per tool."""
@@ -214,8 +218,8 @@ class Bench:
                     git_clean(root)
                     _empty_bucket(endpoint, by_root[root])
 
-                self.scenario(f"S3 upload {modules} {tag}", repos, ["build"], prepare=clean_all)
-                self.scenario(f"S3 restore {modules} {tag}", repos, ["build"], prepare=git_clean)
+                self.scenario(f"S3 upload {tag}", repos, ["build"], prepare=clean_all)
+                self.scenario(f"S3 restore {tag}", repos, ["build"], prepare=git_clean)
             finally:
                 self.env = env_before
 
