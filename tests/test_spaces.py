@@ -72,6 +72,11 @@ def _errline(res) -> str:  # type: ignore[no-untyped-def]
     return lines[0]
 
 
+def _statuses(p: Project) -> dict[str, str]:
+    res = p.qik("--json")
+    return {r["name"]: r["status"] for r in res.json()["results"]}
+
+
 @pytest.fixture
 def two(qik_project: Project) -> Project:
     p = qik_project
@@ -177,21 +182,33 @@ def test_defaults_dotenv_and_venv_shorthand_deps(qik_project: Project) -> None:
     p.write("qik.toml", """
     [defaults]
     dotenv = "base.env"
+    venv = ["base-reqs.txt"]
 
     [spaces]
     default = "requirements.txt"
+    other = {dotenv = ["base.env", "other.env"]}
 
     [commands.show]
     exec = "echo X=$X"
     deps = ["qik.toml"]
+
+    [commands.other]
+    exec = "echo X=$X"
+    deps = ["qik.toml"]
+    space = "other"
     """)
     p.write("base.env", "X=1\n")
+    p.write("other.env", "X=2\n")
     p.write("requirements.txt", "tiny==1.0\n")
+    p.write("base-reqs.txt", "tiny==1.0\n")
     p.commit()
-    assert "X=1" in p.qik().out
-    assert "1 cached" in p.qik().err
+    res = p.qik()
+    assert "X=1" in res.out and "X=2" in res.out, res.text
+    assert "2 cached" in p.qik().err
     p.write("requirements.txt", "tiny==2.0\n")  # the venv's requirements are a dependency
-    assert "1 ran" in p.qik().err
+    assert _statuses(p) == {"other@other": "cached", "show@default": "ran"}
+    p.write("base-reqs.txt", "tiny==2.0\n")  # [defaults] venv is the venv of "other"
+    assert _statuses(p) == {"other@other": "ran", "show@default": "cached"}
 
 
 def test_venv_inheritance_and_cycle(qik_project: Project) -> None:
