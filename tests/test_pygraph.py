@@ -232,3 +232,51 @@ def test_module_parametrized_deps_and_python_path(qik_project: Project) -> None:
     p.write("src/pb/mod.py", "def f(): return 1\n")
     got = status(p, "t")
     assert (got["t#src.pa"], got["t#src.pb"]) == ("ran", "ran")
+
+
+def test_import_extraction_walks_statements() -> None:
+    from qik.pygraph.parse import imports
+
+    src = b'''
+import a.b, c
+from .rel import x
+from .. import up
+import typing
+
+if typing.TYPE_CHECKING:
+    from tc import T
+else:
+    import not_tc
+
+def f():
+    try:
+        import in_try
+    except ImportError:
+        import in_except
+    finally:
+        import in_finally
+
+class K:
+    def m(self):
+        match self:
+            case 1:
+                import in_match
+        with open("f") as fh:
+            from in_with import w
+'''
+    got = {(i.line, i.level, i.module, tuple(i.names or ()), i.type_checking) for i in imports(src)}
+    assert got == {
+        (2, 0, "a.b", (), False),
+        (2, 0, "c", (), False),
+        (3, 1, "rel", ("x",), False),
+        (4, 2, "", ("up",), False),
+        (5, 0, "typing", (), False),
+        (8, 0, "tc", ("T",), True),
+        (10, 0, "not_tc", (), False),
+        (14, 0, "in_try", (), False),
+        (16, 0, "in_except", (), False),
+        (18, 0, "in_finally", (), False),
+        (24, 0, "in_match", (), False),
+        (26, 0, "in_with", ("w",), False),
+    }
+    assert imports(b"def broken(:\n    import x\n") == []
