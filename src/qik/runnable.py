@@ -148,6 +148,9 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         files: set[str] = set()
         for g in self.globs:
             files.update(fp.glob(g))
+        if self.resolved_venv is not None and self.resolved_venv.lock:
+            # Read from disk: a lock written during this run is not in the file universe.
+            files.add(self.resolved_venv.lock)
         return Inputs(
             spec=self.spec,
             files=fp.digests(sorted(files)),

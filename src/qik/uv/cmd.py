@@ -1,0 +1,215 @@
+"""The hidden ``lock`` and ``install`` commands: one runnable of each per uv space.
+
+``uv.lock@space`` runs ``uv pip compile --universal`` (a shell command whose text, and so
+whose key, is the same on every machine: uv is put on ``PATH`` at run time, not named by
+path). ``uv.install@space`` runs in process: it creates the venv and syncs it to the lock,
+then writes a marker, and the marker's presence is part of its key so a deleted venv is
+installed again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import msgspec
+
+import qik.cache
+import qik.conf
+import qik.ctx
+import qik.dep
+import qik.errors
+import qik.fingerprint
+import qik.runnable
+from qik.uv import utils
+from qik.uv import venv as uv_venv
+
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+class LockRunnable(qik.runnable.Runnable, frozen=True, dict=True):
+    """``uv pip compile`` of a space's requirements into its lock file."""
+
+    def environ(self, worker: int) -> dict[str, str]:
+        env = super().environ(worker)
+        env["PATH"] = os.pathsep.join([os.path.dirname(utils.uv_bin()), env.get("PATH", "")])
+        return env
+
+
+class InstallRunnable(qik.runnable.Runnable, frozen=True, dict=True):
+    """``uv venv`` + ``uv pip sync`` of a space's lock into ``._qik/venv/<space>``."""
+
+    def inputs(self, fp: qik.fingerprint.Fingerprinter) -> qik.runnable.Inputs:
+        inputs = super().inputs(fp)
+        state = "installed" if uv_venv.load(self.args["space"]).installed else "missing"
+        return msgspec.structs.replace(inputs, consts=[*inputs.consts, f"venv={state}"])
+
+
+def _space_arg(cmd: str, args: dict[str, str]) -> str | None:
+    if set(args) - {"space"}:
+        raise qik.errors.ConfigError(f'"{cmd}" takes one argument, "space".')
+    return args.get("space")
+
+
+def _uv_spaces() -> list[str]:
+    import qik.space
+
+    names = qik.conf.project().resolved_spaces
+    return [s for s in names if isinstance(qik.space.load(s).venv, uv_venv.UVVenv)]
+
+
+def _every_space(cmd: str) -> dict[str, qik.runnable.Runnable]:
+    """Without a space argument (``qik uv.lock`` by name): the runnables of every uv space."""
+    import qik.cmd
+
+    out: dict[str, qik.runnable.Runnable] = {}
+    for space in _uv_spaces():
+        out |= qik.cmd.load(cmd, space=space).runnables
+    return out
+
+
+def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
+    """The ``uv pip compile`` command line of a venv's lock."""
+    if not venv.reqs:
+        raise qik.errors.ConfigError(
+            f'The uv venv of space "{venv.name}" has no requirements.',
+            hint='Give it reqs, e.g. venv = "requirements.txt".',
+        )
+    argv = ["uv", "pip", "compile", "--universal", "--quiet", *venv.reqs]
+    constraint = venv.constraint
+    if isinstance(constraint, qik.conf.SpaceLocator):
+        argv += ["--constraint", uv_venv.load(constraint.name).lock]
+    elif constraint:
+        argv += ["--constraint", constraint]
+    if venv.python:
+        argv += ["--python-version" if _VERSION.match(venv.python) else "--python", venv.python]
+    argv += [*utils.index_args(), "--custom-compile-command", f"qik {name}", "-o", venv.lock]
+    return shlex.join(argv)
+
+
+def lock_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+    """``uv.lock@space``: the space's lock file, an artifact cached in ``[plugins.uv] cache``."""
+    space = _space_arg(cmd, args)
+    if space is None:
+        return _every_space(cmd)
+    venv = uv_venv.load(space)
+    if venv.name != space:  # an inherited venv is locked by the space that owns it
+        return _runnables_of(cmd, venv.name)
+    name = qik.runnable.fmt_name(cmd, space=space)
+    deps: list[qik.dep.Dep] = [qik.dep.Glob(r) for r in venv.reqs]
+    constraint = venv.constraint
+    if isinstance(constraint, qik.conf.SpaceLocator):
+        owner = uv_venv.load(constraint.name).name
+        deps.append(qik.dep.Cmd(cmd, strict=True, args={"space": owner}))
+    elif constraint:
+        deps.append(qik.dep.Glob(constraint))
+    runnable = LockRunnable(
+        name=name,
+        cmd=cmd,
+        val=lock_exec(venv, name),
+        deps=deps,
+        artifacts=[venv.lock],
+        space=space,
+        venv=None,
+        cache=qik.ctx.format(utils.conf().cache),
+        hidden=True,
+    )
+    return {name: runnable}
+
+
+def _runnables_of(cmd: str, space: str) -> dict[str, qik.runnable.Runnable]:
+    import qik.cmd
+
+    return qik.cmd.load(cmd, space=space).runnables
+
+
+def install_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+    """``uv.install@space``: the venv synced to the lock; cached locally (venvs are per machine)."""
+    space = _space_arg(cmd, args)
+    if space is None:
+        return _every_space(cmd)
+    venv = uv_venv.load(space)
+    if venv.name != space:
+        return _runnables_of(cmd, venv.name)
+    name = qik.runnable.fmt_name(cmd, space=space)
+    runnable = InstallRunnable(
+        name=name,
+        cmd=cmd,
+        val="qik.uv.cmd.install",
+        deps=[qik.dep.Cmd(utils.lock_cmd_name(), strict=True, args={"space": space})],
+        space=space,
+        venv=None,
+        shell=False,
+        cache="local",
+        hidden=True,
+        args={"space": space} | ({"python": venv.python} if venv.python else {}),
+    )
+    return {name: runnable}
+
+
+def _run(argv: list[str], log: list[str]) -> int:
+    proc = subprocess.run(
+        argv,
+        cwd=qik.conf.root(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    log.append(proc.stdout)
+    return proc.returncode
+
+
+def install(runnable: qik.runnable.Runnable) -> tuple[int, str]:
+    """Create the venv (again, if its Python request changed) and sync it to the lock."""
+    venv = uv_venv.load(runnable.args["space"])
+    uv = utils.uv_bin()
+    venv.marker.unlink(missing_ok=True)  # an interrupted sync must not look finished
+    request_file = venv.dir / ".qik-python"
+    request = venv.python or ""
+    try:
+        same_python = request_file.read_text() == request and (venv.dir / "pyvenv.cfg").is_file()
+    except OSError:
+        same_python = False
+    if not same_python and venv.dir.exists():
+        shutil.rmtree(venv.dir)
+    log: list[str] = []
+    python = ["--python", request] if request else []
+    if code := _run([uv, "venv", "--quiet", "--allow-existing", *python, str(venv.dir)], log):
+        return code, "".join(log)
+    qik.cache.write_atomic(request_file, request.encode())
+    sync = [uv, "pip", "sync", "--python", str(venv.dir), *utils.index_args(), venv.lock]
+    if code := _run(sync, log):
+        return code, "".join(log)
+    synced = qik.fingerprint.file_digest(str(qik.conf.root() / venv.lock))
+    qik.cache.write_atomic(venv.marker, synced.encode())
+    return 0, "".join(log)
+
+
+def run_install(venv: uv_venv.UVVenv) -> None:
+    """Run a venv's lock and install runnables (``qikx --install``), through the cache."""
+    import qik.console
+    import qik.ctx
+    import qik.graph
+    import qik.runner
+
+    selected = {d.name: d.obj for d in venv.runnable_deps.values()}
+    nodes, edges = qik.graph.closure(selected, isolated=False)
+    graph = qik.graph.Graph(
+        runnables=nodes,
+        upstream=edges,
+        selected=sorted(selected),
+        order=qik.graph.toposort(nodes, edges),
+    )
+    console = qik.console.Console(verbosity=qik.ctx.runtime().verbosity)
+    console.out = sys.stderr  # qikx's stdout belongs to the program it runs
+    runner = qik.runner.Runner(graph, workers=qik.ctx.runtime().workers, console=console)
+    failed = [o.name for o in runner.run() if o.code or o.status == "skipped"]
+    if failed:
+        raise qik.errors.RunnerError(
+            f'Installing the venv of space "{venv.name}" failed ({", ".join(failed)}).'
+        )
