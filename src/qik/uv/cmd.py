@@ -115,7 +115,7 @@ def lock_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.run
         artifacts=[venv.lock],
         space=space,
         venv=None,
-        cache=qik.ctx.format(utils.conf().cache),
+        cache=utils.conf().resolved_cache,
         hidden=True,
     )
     return {name: runnable}

@@ -49,6 +49,13 @@ class UVPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.uv"):
     extra_index_url: Annotated[str | list[str], _doc("Extra index URL(s) passed to uv.")] = []
     cache: Annotated[str, _doc('Cache of the lock runnables ("repo": committed locks).')] = "repo"
 
+    @property
+    def resolved_cache(self) -> str:
+        """The cache name, with ``{ctx.x}`` filled in."""
+        import qik.ctx
+
+        return qik.ctx.format(self.cache)
+
 
 qik.conf.register_type(UVVenvConf, "qik.uv.venv.factory")
 qik.conf.register_conf(UVPluginConf)

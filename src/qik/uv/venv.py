@@ -69,7 +69,7 @@ class UVVenv(qik.venv.Venv, frozen=True, dict=True):
     def default_lock(self) -> str:
         root = (
             qik.conf.pub_work_dir(rel=True)
-            if utils.conf().cache == "repo"
+            if utils.conf().resolved_cache == "repo"
             else qik.conf.priv_work_dir(rel=True)
         )
         return (
