@@ -187,7 +187,8 @@ class Runner:
 
         try:
             while ready or futures:
-                while ready and len(futures) < self.workers:
+                # Two per worker in flight: a worker never idles while this thread wakes up.
+                while ready and len(futures) < 2 * self.workers:
                     name = ready.pop(0)
                     if name not in outcomes:
                         futures[pool.submit(self.process, g.runnables[name])] = name
