@@ -1,4 +1,4 @@
-"""A real S3 server (moto's) on 127.0.0.1 for the S3 and fsspec tests.
+"""A real S3 server (moto's) on 127.0.0.1 for the S3 and fsspec tests (PYTEST_DONT_REWRITE).
 
 Load it from a test module: ``pytest_plugins = ["conftest_s3"]``.
 """

@@ -88,7 +88,7 @@ def test_file_url_read_only(qik_project: Project, tmp_path: pathlib.Path) -> Non
 DRIVER = """
 import shutil, sys
 import fsspec
-import qik.cli, qik.conf, qik.fingerprint
+import qik.cache, qik.cli, qik.conf, qik.fingerprint
 
 def run(label):
     try:
@@ -97,6 +97,7 @@ def run(label):
         print(label, "exit", exc.code, file=sys.stderr, flush=True)
 
 run("first")
+qik.cache.wait_uploads()  # a process that runs qik twice flushes uploads in between
 print("in memory:", sorted(fsspec.filesystem("memory").find("/qik-test")), file=sys.stderr)
 shutil.rmtree("._qik")
 shutil.rmtree("out")

@@ -395,6 +395,30 @@ def transfer_map(fn: Callable[[str], T], items: Iterable[str]) -> list[T]:
     return list(_POOL[0].map(fn, todo))
 
 
+_UPLOADS: list[Any] = []  # [executor, pending futures]
+
+
+def _background(fn: Callable[[], None]) -> None:
+    """Run an upload on a small pool of its own (its blobs go through the transfer pool)."""
+    with _POOL_LOCK:
+        if not _UPLOADS:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _UPLOADS[:] = [ThreadPoolExecutor(max_workers=4, thread_name_prefix="qik-upload"), []]
+            atexit.register(wait_uploads)
+        _UPLOADS[1].append(_UPLOADS[0].submit(fn))
+
+
+def wait_uploads() -> None:
+    """Block until every queued upload is done (called at exit)."""
+    with _POOL_LOCK:
+        pending = list(_UPLOADS[1]) if _UPLOADS else []
+        if _UPLOADS:
+            _UPLOADS[1].clear()
+    for fut in pending:
+        fut.exception()
+
+
 def sign(manifest: Manifest, key: str) -> str:
     """HMAC-SHA256 of the manifest's canonical bytes (without its ``sig``)."""
     body = msgspec.json.encode(msgspec.structs.replace(manifest, sig=None), order="sorted")
@@ -543,9 +567,18 @@ class Remote(Local):
         return signed_ok(manifest, self.signing_key)
 
     def post_set(self, *, runnable: Runnable, hash: str, manifest: Manifest) -> None:
-        """Upload the blobs the remote lacks, then the (signed) manifest."""
+        """Queue the upload and return: it overlaps with the next runnables, and the process
+        waits for every queued upload before it exits."""
+        if self.read_only or self._remote.down:
+            return
+        if self.signing_key:
+            manifest = msgspec.structs.replace(manifest, sig=sign(manifest, self.signing_key))
+        _background(lambda: self._upload(runnable, hash, manifest))
+
+    def _upload(self, runnable: Runnable, hash: str, manifest: Manifest) -> None:
+        """Upload the blobs the remote lacks, then the manifest."""
         state = self._remote
-        if self.read_only or state.down:
+        if state.down:
             return
 
         def push(digest: str) -> None:
@@ -558,8 +591,6 @@ class Remote(Local):
             with state.lock:
                 state.present.add(digest)
 
-        if self.signing_key:
-            manifest = msgspec.structs.replace(manifest, sig=sign(manifest, self.signing_key))
         try:
             transfer_map(push, sorted({a.digest for a in manifest.artifacts.values()}))
             self.remote_put(self.manifest_name(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
