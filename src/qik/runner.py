@@ -9,6 +9,7 @@ child process group.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import os
@@ -120,6 +121,12 @@ class Runner:
         return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
 
     def process(self, r: qik.runnable.Runnable) -> Outcome:
+        """Run or replay one runnable and report it (from the worker, so output stays in order)."""
+        o = self._process(r)
+        self.console.finished(o)
+        return o
+
+    def _process(self, r: qik.runnable.Runnable) -> Outcome:
         if self._stop.is_set():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
@@ -172,7 +179,7 @@ class Runner:
         g = self.graph
         down = g.downstream
         waiting = {n: len(ups) for n, ups in g.upstream.items()}
-        ready = [n for n in g.order if waiting[n] == 0]
+        ready = collections.deque(n for n in g.order if waiting[n] == 0)
         outcomes: dict[str, Outcome] = {}
         self.console.begin(len(g.runnables))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qik")
@@ -189,7 +196,7 @@ class Runner:
             while ready or futures:
                 # Two per worker in flight: a worker never idles while this thread wakes up.
                 while ready and len(futures) < 2 * self.workers:
-                    name = ready.pop(0)
+                    name = ready.popleft()
                     if name not in outcomes:
                         futures[pool.submit(self.process, g.runnables[name])] = name
                 if not futures:
@@ -200,7 +207,6 @@ class Runner:
                     name = futures.pop(fut)
                     o = fut.result()
                     outcomes[name] = o
-                    self.console.finished(o)
                     if o.code or o.status == "skipped":
                         skip(name, f"{name} failed" if o.code else f"{name} was skipped")
                         continue
