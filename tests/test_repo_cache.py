@@ -104,3 +104,15 @@ def test_merge_driver_keeps_ours(qik_project: Project) -> None:
     assert p.read(MANIFEST) == ours
     shutil.rmtree(p.path("._qik"), ignore_errors=True)
     assert "1 ran" in p.qik().err  # inputs now hold b and c: a miss, then stored again
+
+
+def test_broad_glob_is_not_fed_by_the_cache_itself(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", '[commands.all]\nexec = "echo all"\ndeps = ["**"]\ncache = "repo"\n')
+    # Already set up (qik writes this line once, which changes inputs of "**" once).
+    p.write(".gitattributes", ".qik/** linguist-generated=true merge=qik\n")
+    p.commit()
+    assert "1 ran" in p.qik().err
+    assert "1 cached" in p.qik().err
+    p.commit("cache")
+    assert "1 cached" in p.qik().err
