@@ -198,7 +198,8 @@ def git_files(root: str) -> list[str]:
     except (OSError, subprocess.CalledProcessError):
         return _walk_files(root)
     files = {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
-    return sorted(f for f in files if not f.startswith("._qik/"))
+    # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
+    return sorted(f for f in files if not f.startswith(("._qik/", ".qik/cache/")))
 
 
 def _walk_files(root: str) -> list[str]:
