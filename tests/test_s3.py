@@ -58,6 +58,9 @@ def test_populate_then_hit_after_deleting_local(qik_project: Project, s3: S3) ->
     assert p.read("out/all.txt") == "alpha\n"
     assert not warnings(again.err)
 
+    stats = {r["cache"]: r for r in p.qik(":cache", "stats", "--remote", "--json").json()}
+    assert stats["remote"]["type"] == "s3" and stats["remote"]["entries"] == 1
+
 
 def test_second_checkout_in_another_folder_hits(qik_project: Project, s3: S3, tmp_path) -> None:
     p = qik_project

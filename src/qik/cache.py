@@ -667,6 +667,7 @@ def names() -> list[str]:
 @qik.func.cache
 def load(name: str) -> Cache:
     """The cache called ``name``: a built-in or one of ``[caches]``."""
+    import qik.dep
     confs = _BUILTIN | qik.conf.project().caches
     if name not in confs:
         raise qik.errors.CacheNotFound("cache", name, confs, where=qik.conf.where())

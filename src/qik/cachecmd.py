@@ -154,8 +154,12 @@ def stats(remote: bool = False) -> list[Stat]:
         cache = qik.cache.load(name)
         if isinstance(cache, qik.cache.Remote):
             if remote:
-                n, size = cache.remote_usage()
-                out.append(Stat(name, cache_type(name), n, size))
+                try:
+                    n, size = cache.remote_usage()
+                except Exception as exc:  # down or refusing: say so on its row
+                    out.append(Stat(name, cache_type(name), None, None, f"unreachable ({type(exc).__name__}: {exc})"))
+                else:
+                    out.append(Stat(name, cache_type(name), n, size))
             else:
                 out.append(Stat(name, cache_type(name), None, None, "remote; its hot layer is local (--remote to list it)"))
     return out
