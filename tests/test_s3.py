@@ -179,3 +179,18 @@ def test_unsigned_entry_is_ignored_when_a_key_is_set(qik_project: Project, s3: S
     wipe(p)
     res = p.qik(env={"QIK_KEY": "s3cret"})
     assert "1 ran" in res.err and "signature" in res.err, res.text
+
+
+def test_manifest_escaping_the_project_is_ignored(qik_project: Project, s3: S3) -> None:
+    p = qik_project
+    setup(p, s3.url, s3.bucket)
+    assert p.qik().ok
+    (manifest,) = [k for k in s3.names() if k.endswith(".json")]
+    data = json.loads(s3.get(manifest))
+    data["artifacts"] = {"../escape.txt": data["artifacts"]["out/all.txt"]}
+    s3.put(manifest, json.dumps(data).encode())
+    wipe(p)
+    res = p.qik()
+    assert res.ok and "1 ran" in res.err, res.text
+    assert "outside the project" in res.err
+    assert not (p.root.parent / "escape.txt").exists()

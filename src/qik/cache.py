@@ -542,6 +542,8 @@ class Remote(Local):
             return self._ignore(runnable, "its manifest is for another key")
         if not signed_ok(manifest, self.signing_key):
             return self._ignore(runnable, "its signature is missing or wrong")
+        if unsafe := _unsafe_paths(manifest):
+            return self._ignore(runnable, f'it names a path outside the project ("{unsafe}")')
         digests = {a.digest for a in manifest.artifacts.values()}
         with state.lock:
             state.fetched |= digests
@@ -596,6 +598,18 @@ class Remote(Local):
             self.remote_put(self.manifest_name(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
         except Exception as exc:
             self._failed("writing", exc)
+
+
+def _unsafe_paths(manifest: Manifest) -> str | None:
+    """The first artifact path or digest of a fetched manifest that would escape its folder
+    (absolute, ``..``, a separator in a digest); None if all are safe."""
+    for path, art in manifest.artifacts.items():
+        parts = path.replace("\\", "/").split("/")
+        if not path or path.startswith("/") or ".." in parts or "" in parts or ":" in parts[0]:
+            return path
+        if not art.digest or "/" in art.digest or "\\" in art.digest or art.digest.startswith("."):
+            return art.digest
+    return None
 
 
 def truthy(val: str | bool | None) -> bool:
