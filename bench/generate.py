@@ -78,8 +78,10 @@ def generate(root: pathlib.Path, modules: int, files: int, *, s3: dict[str, str]
         (d / "README.md").write_text(f"# {mod}\n")
         for j in range(max(files - 1, 1)):
             (d / "src" / f"f{j:03d}.py").write_text(source(mod, j))
-    git = ["git", "-c", "user.email=bench@qik.invalid", "-c", "user.name=bench", "-c", "commit.gpgsign=false"]
+    # No background gc: it would repack objects while the benchmark runs.
+    git = ["git", "-c", "user.email=bench@qik.invalid", "-c", "user.name=bench", "-c", "commit.gpgsign=false", "-c", "gc.auto=0"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run(["git", "config", "gc.auto", "0"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "bench"], cwd=root, check=True)
     return root

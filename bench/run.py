@@ -17,7 +17,6 @@ import json
 import os
 import pathlib
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ class Sample:
     rss_mb: float
     code: int
     err: str
+    cpu: float = 0.0  # user + system seconds, with the children it waited for
 
 
 @dataclasses.dataclass
@@ -67,6 +67,10 @@ class Row:
     def rss(self) -> float:
         return max(s.rss_mb for s in self.samples)
 
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "scenario": self.scenario,
@@ -77,6 +81,7 @@ class Row:
             "min": round(min(self.times), 4),
             "max": round(max(self.times), 4),
             "rss_mb": round(self.rss, 1),
+            "cpu": round(self.cpu, 4),
             "last_err": self.samples[-1].err[-2000:],
         }
 
@@ -93,7 +98,7 @@ def timed(cmd: list[str], cwd: pathlib.Path, env: dict[str, str]) -> Sample:
         text = err.read().decode("utf-8", "replace")
     # ru_maxrss is in KiB on Linux and bytes on macOS.
     rss = usage.ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1 << 10)
-    return Sample(seconds, rss, proc.returncode, text)
+    return Sample(seconds, rss, proc.returncode, text, usage.ru_utime + usage.ru_stime)
 
 
 def git_clean(root: pathlib.Path) -> None:
@@ -129,18 +134,12 @@ class Bench:
             subprocess.run([t.exe, "--help"], env=self.env, capture_output=True, check=False)
 
     def repos(self, tag: str, modules: int, files: int, s3: Callable[[Tool], dict[str, str]] | None = None) -> dict[str, pathlib.Path]:
-        """One copy of the same generated repo per tool."""
+        """One repo per tool, generated alike (the same content, so the same keys)."""
         out = {}
-        base = self.workdir / f"{tag}-base"
-        if s3 is None and not base.exists():
-            gen.generate(base, modules, files)
         for tool in self.tools:
             dest = self.workdir / f"{tag}-{tool.label}"
             if not dest.exists():
-                if s3 is None:
-                    shutil.copytree(base, dest, symlinks=True)
-                else:
-                    gen.generate(dest, modules, files, s3=s3(tool))
+                gen.generate(dest, modules, files, s3=s3(tool) if s3 else None)
             out[tool.label] = dest
         return out
 
@@ -285,9 +284,10 @@ def table(rows: list[Row], tools: list[Tool]) -> str:
     by = {(r.scenario, r.tool): r for r in rows}
     head = ["scenario"]
     for t in tools:
-        head += [f"{t.label} median (min-max) s", f"{t.label} RSS MB"]
+        head += [f"{t.label} median (min-max) s", f"{t.label} CPU s", f"{t.label} RSS MB"]
     if len(tools) > 1:
         head += [f"{t.label}/{ours}" for t in tools[1:]]
+        head += [f"CPU {t.label}/{ours}" for t in tools[1:]]
         head += [f"RSS {t.label}/{ours}" for t in tools[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for sc in scenarios:
@@ -295,17 +295,17 @@ def table(rows: list[Row], tools: list[Tool]) -> str:
         for t in tools:
             r = by.get((sc, t.label))
             if r is None or not r.samples:
-                cells += ["-", "-"]
+                cells += ["-", "-", "-"]
             elif not r.ok:
-                cells += ["error", "-"]
+                cells += ["error", "-", "-"]
             else:
-                cells += [f"{r.median:.3f} ({min(r.times):.3f}-{max(r.times):.3f})", f"{r.rss:.0f}"]
+                cells += [f"{r.median:.3f} ({min(r.times):.3f}-{max(r.times):.3f})", f"{r.cpu:.2f}", f"{r.rss:.0f}"]
         if len(tools) > 1:
             mine = by.get((sc, ours))
-            for key in ("median", "rss"):
+            for key in ("median", "cpu", "rss"):
                 for t in tools[1:]:
                     other = by.get((sc, t.label))
-                    if mine and other and mine.ok and other.ok:
+                    if mine and other and mine.ok and other.ok and getattr(mine, key) > 0:
                         cells.append(f"{getattr(other, key) / getattr(mine, key):.1f}x")
                     else:
                         cells.append("-")
