@@ -150,11 +150,15 @@ SIGNED_TOP = 'ctx = [{name = "qik_key", default = ""}]'
 SIGNED = 'signing-key = "{ctx.qik_key}"'
 
 
-def test_signed_manifest_tampered_is_ignored(qik_project: Project, s3: S3) -> None:
+def test_signing_unsigned_and_tampered_manifests_are_ignored(qik_project: Project, s3: S3) -> None:
     p = qik_project
     setup(p, s3.url, s3.bucket, top=SIGNED_TOP, opts=SIGNED)
+    assert p.qik().ok  # no key: written unsigned
+    wipe(p)
     key = {"QIK_KEY": "s3cret"}
-    assert p.qik(env=key).ok
+    unsigned = p.qik(env=key)
+    assert "1 ran" in unsigned.err and "signature" in unsigned.err, unsigned.text
+    # That run stored the entry again, signed.
     (manifest,) = [k for k in s3.names() if k.endswith(".json")]
     data = json.loads(s3.get(manifest))
     assert len(data["sig"]) == 64
@@ -170,15 +174,6 @@ def test_signed_manifest_tampered_is_ignored(qik_project: Project, s3: S3) -> No
     assert "evil" not in res.out
     (warning,) = warnings(res.err)
     assert "signature" in warning
-
-
-def test_unsigned_entry_is_ignored_when_a_key_is_set(qik_project: Project, s3: S3) -> None:
-    p = qik_project
-    setup(p, s3.url, s3.bucket, top=SIGNED_TOP, opts=SIGNED)
-    assert p.qik().ok  # no key: written unsigned
-    wipe(p)
-    res = p.qik(env={"QIK_KEY": "s3cret"})
-    assert "1 ran" in res.err and "signature" in res.err, res.text
 
 
 def test_manifest_escaping_the_project_is_ignored(qik_project: Project, s3: S3) -> None:
