@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import os
 import pathlib
-import re
 import sys
-import tomllib
-import types
-import typing
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, TypeAlias, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 import msgspec
 
 import qik.errors
 import qik.func
+import qik.registry
 import qik.unset
+
+# The registry's functions are part of the plugin API, spelled qik.conf.*.
+from qik.registry import _CONFS
+from qik.registry import Registered as Registered
+from qik.registry import _set_owner as _set_owner
+from qik.registry import get_type_factory as get_type_factory
+from qik.registry import owner_label as owner_label
+from qik.registry import register_conf as register_conf
+from qik.registry import register_type as register_type
+from qik.registry import registered as registered
+from qik.registry import registered_confs as registered_confs
 
 CacheWhen: TypeAlias = Literal["success", "failed", "finished"]
 CacheStatus: TypeAlias = Literal["warm", "cold"]
@@ -302,93 +309,9 @@ def plugin_pyimport(val: Any) -> str:
     return str(val["pyimport"])
 
 
-# ---- the registry ----
-
-
-class Registered(msgspec.Struct, frozen=True):
-    """One registered type: its struct, factory and the plugin that registered it."""
-
-    conf: type[Any]
-    factory: str
-    owner: str
-
-
-_TYPES: dict[str, dict[str, Registered]] = {"cache": {}, "venv": {}, "dep": {}}
-_CONFS: dict[str, Registered] = {}
-_OWNER = "qik"
-_DEFAULT_VENV_TYPE: list[type[Venv]] = []
-
-
-def owner_label(owner: str) -> str:
-    if owner == "qik":
-        return "qik (built-in)"
-    if owner == "qikplugin":
-        return "the project's qikplugin.py"
-    return f'plugin "{owner}"'
-
-
-def _set_owner(owner: str) -> str:
-    global _OWNER
-    old, _OWNER = _OWNER, owner
-    return old
-
-
-def _tag(cls: type[Any]) -> str:
-    tag = cls.__struct_config__.tag
-    if not isinstance(tag, str):
-        raise qik.errors.ConfigError(f"{cls.__qualname__} has no tag: pass tag=... to the class.")
-    return tag
-
-
-def register_type(conf: type[BasePluggable], factory: str) -> None:
-    """Register a cache, venv or dependency type: a tagged Struct and a factory path."""
-    kind = next((k for k, b in (("cache", Cache), ("venv", Venv), ("dep", Dep)) if issubclass(conf, b)), None)
-    if kind is None:
-        raise qik.errors.ConfigError(
-            f"{conf.__qualname__} must subclass qik.conf.Cache, qik.conf.Venv or qik.conf.Dep."
-        )
-    tag = _tag(conf)
-    existing = _TYPES[kind].get(tag)
-    if existing and existing.conf is not conf:
-        raise qik.errors.DuplicateType(
-            f'The {kind} type "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
-        )
-    _TYPES[kind][tag] = Registered(conf=conf, factory=factory, owner=_OWNER)
-    if kind == "venv" and _OWNER != "qik":
-        # The last plugin venv type becomes the default for shorthand `venv = "reqs.txt"`.
-        _DEFAULT_VENV_TYPE[:] = [conf]  # type: ignore[list-item]
-
-
-def register_conf(conf: type[PluginConf]) -> None:
-    """Register a plugin's own configuration; its tag is the plugin's import path."""
-    tag = _tag(conf)
-    existing = _CONFS.get(tag)
-    if existing and existing.conf is not conf:
-        raise qik.errors.DuplicateType(
-            f'Plugin configuration "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
-        )
-    _CONFS[tag] = Registered(conf=conf, factory="", owner=_OWNER)
-
-
-def registered(kind: str) -> Mapping[str, Registered]:
-    """A read-only view of the registered types of one kind."""
-    return types.MappingProxyType(_TYPES[kind])
-
-
-def registered_confs() -> Mapping[str, Registered]:
-    return types.MappingProxyType(_CONFS)
-
-
-def get_type_factory(conf: BasePluggable) -> str:
-    tag = _tag(type(conf))
-    entry = _TYPES[conf.kind].get(tag)
-    if not entry:
-        raise qik.errors.TypeNotFound(f"{conf.kind} type", tag, _TYPES[conf.kind])
-    return entry.factory
-
-
 def default_venv_type() -> type[Venv]:
-    return _DEFAULT_VENV_TYPE[0] if _DEFAULT_VENV_TYPE else ActiveVenv
+    """The venv type of the shorthand ``venv = "reqs.txt"`` (a plugin's, else ``active``)."""
+    return qik.registry.default_venv_type() or ActiveVenv
 
 
 for _cls, _factory in (
@@ -403,120 +326,6 @@ for _cls, _factory in (
     (SpaceVenv, "qik.venv.space_factory"),
 ):
     register_type(_cls, _factory)
-
-
-# ---- the dynamic types ----
-
-
-def _union(kind: str) -> Any:
-    members = tuple(r.conf for r in _TYPES[kind].values())
-    return Union[members]  # noqa: UP007 - built from a runtime tuple
-
-
-def dynamic_types(for_schema: bool = False) -> dict[str, Any]:
-    """The Project type with every registered type in its unions.
-
-    ``for_schema`` also types ``[plugins]`` (decoding does it entry by entry instead).
-    """
-    dep_members = (str, *(r.conf for r in _TYPES["dep"].values()))
-    deps_t = list[Union[dep_members]]  # type: ignore  # noqa: UP007
-    venv_t = Union[(_union("venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
-    cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(Cmd,), frozen=True)
-    space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(Space,), frozen=True)
-    base_t = msgspec.defstruct("BaseConf", [("deps", deps_t, [])], bases=(BaseConf,), frozen=True)
-    defaults_t = msgspec.defstruct(
-        "Defaults", [("venv", venv_t, None)], bases=(Defaults,), frozen=True
-    )
-    commands_t = dict[str, Union[cmd_t, str]]  # type: ignore[valid-type]  # noqa: UP007
-    extra: list[Any] = []
-    if for_schema:
-        plugin_t = Union[(str, PluginLocator)] if not _CONFS else Union[(str, *(r.conf for r in _CONFS.values()))]  # type: ignore  # noqa: UP007
-        extra.append(("plugins", dict[str, plugin_t], {}))  # type: ignore[valid-type]
-    project_t = msgspec.defstruct(
-        "Project",
-        [
-            *extra,
-            ("commands", commands_t, {}),
-            ("caches", dict[str, _union("cache")], {}),  # type: ignore[misc]
-            ("spaces", dict[str, Union[space_t, str, list[str]]], {}),  # type: ignore[valid-type]  # noqa: UP007
-            ("venvs", dict[str, _union("venv")], {}),  # type: ignore[misc]
-            ("base", base_t, msgspec.field(default_factory=base_t)),
-            ("defaults", defaults_t, msgspec.field(default_factory=defaults_t)),
-        ],
-        bases=(Project,),
-        frozen=True,
-    )
-    module_t = msgspec.defstruct(
-        "ModuleOrPlugin", [("commands", commands_t, {})], bases=(ModuleOrPlugin,), frozen=True
-    )
-    return {"project": project_t, "module": module_t, "cmd": cmd_t}
-
-
-_INVALID_TAG = re.compile(r"^Invalid value '([^']*)' - at `(\$[^`]*)\.(type|pyimport)`$")
-
-
-def _validation_error(exc: msgspec.ValidationError, where: str) -> qik.errors.ConfigError:
-    text = str(exc)
-    if m := _INVALID_TAG.match(text):
-        tag, path, field = m.groups()
-        if field == "type":
-            kind = "cache" if path.startswith("$.caches") else "dep" if "deps[" in path else "venv"
-            return qik.errors.TypeNotFound(
-                f"{kind} type", tag, _TYPES[kind], where=f"{where} at {path}"
-            )
-    text = text.replace("`", '"')
-    return qik.errors.ConfigParse(f"{where}: {text}")
-
-
-def decode(data: Any, *, where: str, type: Any, path: str = "$") -> Any:
-    """Convert raw TOML data to ``type``; errors name the file and the path."""
-    try:
-        return msgspec.convert(data, type=type, str_keys=True)
-    except msgspec.ValidationError as exc:
-        if path != "$":
-            text = str(exc).replace("`$", f"`{path}")
-            exc = msgspec.ValidationError(text if " - at `" in text else f"{text} - at `{path}`")
-        raise _validation_error(exc, where) from None
-
-
-def _decode_tables(raw: dict[str, Any], project_t: Any, where: str, prefix: str = "$") -> None:
-    """Decode each entry of the named tables alone, so an error names its key (msgspec
-    reports dict keys as ``[...]``)."""
-    fields = {f.encode_name: f.type for f in msgspec.structs.fields(project_t)}
-    for section in ("commands", "caches", "spaces", "venvs"):
-        table = raw.get(section)
-        if isinstance(table, dict) and section in fields:
-            value_t = typing.get_args(fields[section])[1]
-            for name, val in table.items():
-                decode(val, where=where, type=value_t, path=f"{prefix}.{section}.{name}")
-
-
-def _decode_plugins(raw: Any, where: str) -> dict[str, Any]:
-    """Each ``[plugins.NAME]`` decoded with the configuration its plugin registered."""
-    out = {}
-    for name, val in (raw or {}).items():
-        pyimp = val if isinstance(val, str) else val.get("pyimport") if isinstance(val, dict) else None
-        reg = _CONFS.get(str(pyimp))
-        typ = Union[str, reg.conf] if reg else Union[str, PluginLocator]  # noqa: UP007
-        out[name] = decode(val, where=where, type=typ, path=f"$.plugins.{name}")
-    return out
-
-
-def read_toml(path: pathlib.Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise qik.errors.ConfigParse(f"{_rel(path)}: {exc.strerror}") from None
-
-
-def _rel(path: pathlib.Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
 
 
 # ---- locating and loading the project ----
@@ -578,6 +387,32 @@ def find(cwd: pathlib.Path | None = None) -> tuple[pathlib.Path, dict[str, Any],
     return chosen
 
 
+def dynamic_types(for_schema: bool = False) -> dict[str, Any]:
+    """The Project type with every registered type in its unions."""
+    import qik.decode
+
+    return qik.decode.dynamic_types(for_schema=for_schema)
+
+
+def read_toml(path: pathlib.Path) -> dict[str, Any]:
+    import qik.decode
+
+    return qik.decode.read_toml(path)
+
+
+def decode(data: Any, *, where: str, type: Any, path: str = "$") -> Any:
+    import qik.decode
+
+    return qik.decode.decode(data, where=where, type=type, path=path)
+
+
+def _rel(path: pathlib.Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
 def _load_plugins(proj_raw: dict[str, Any], where: str) -> None:
     import qik.plugins
 
@@ -593,9 +428,11 @@ def load(cwd: pathlib.Path | None = None) -> Loaded:
     _LOADED.append(Loaded(project=Project(), location=path, where=where, raw=raw))
     try:
         _load_plugins(raw, where)
-        plugins = _decode_plugins(raw.get("plugins"), where)
+        import qik.decode
+
+        plugins = qik.decode.decode_plugins(raw.get("plugins"), where)
         project_t = dynamic_types()["project"]
-        _decode_tables(raw, project_t, where)
+        qik.decode.decode_tables(raw, project_t, where)
         project = decode(raw | {"plugins": {}}, where=where, type=project_t)
         project = msgspec.structs.replace(project, plugins=plugins)
     except BaseException:
@@ -663,8 +500,10 @@ def _load_sub_conf(path: pathlib.Path) -> ModuleOrPlugin:
     if not path.is_file():
         return ModuleOrPlugin()
     raw = read_toml(path)
+    import qik.decode
+
     module_t = dynamic_types()["module"]
-    _decode_tables(raw, module_t, _rel(path))
+    qik.decode.decode_tables(raw, module_t, _rel(path))
     return decode(raw, where=_rel(path), type=module_t)  # type: ignore[no-any-return]
 
 
