@@ -44,11 +44,20 @@ def key(obj: Any) -> str:
     return hash_bytes(canonical(obj))
 
 
-def file_digest(path: str) -> str:
+def file_digest(path: str, size: int = _CHUNK) -> str:
+    """The content digest of a file. ``size`` (from a stat) lets a small file be read in one
+    call; plain ``os`` calls cost half of ``open()`` for the many small files of a cold run."""
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        want = min(size, _CHUNK) + 1  # one more byte: a file that grew is read to its end
+        while chunk := os.read(fd, want):
             h.update(chunk)
+            if len(chunk) < want:  # a short read of a regular file is its end
+                break
+            want = _CHUNK
+    finally:
+        os.close(fd)
     return h.hexdigest()
 
 
@@ -291,7 +300,7 @@ class Fingerprinter:
             digest = "link:" + hash_bytes(os.readlink(path).encode())
         elif stat.S_ISREG(st.st_mode):
             try:
-                digest = file_digest(path)
+                digest = file_digest(path, st.st_size)
             except OSError:
                 return None
         else:
