@@ -55,6 +55,8 @@ def test_file_url_populate_hit_and_other_checkout(qik_project: Project, tmp_path
     hit = p.qik()
     assert hit.ok and "1 cached" in hit.err and "built it" in hit.out, hit.text
     assert p.read("out/all.txt") == "alpha\n"
+    stats = {r["cache"]: r for r in p.qik(":cache", "stats", "--remote", "--json").json()}
+    assert stats["remote"]["type"] == "fsspec" and stats["remote"]["entries"] == 1
 
     clone = tmp_path / "other"
     subprocess.run(["git", "clone", "-q", str(p.root), str(clone)], check=True)
