@@ -97,3 +97,10 @@ def test_clear_and_errors(qik_project: Project) -> None:
     assert none.code == 2 and "--max-size" in none.err
     unknown = p.qik(":cache", "clear", "nope")
     assert unknown.code == 2 and 'Unknown cache "nope"' in unknown.err
+
+
+def test_bad_bound_is_a_config_error(qik_project: Project) -> None:
+    p = qik_project
+    setup(p, '[caches.local]\ntype = "local"\nmax-age = "forever"\n')
+    res = p.qik()
+    assert res.code == 2 and "$.caches.local" in res.err and 'Invalid age "forever"' in res.err, res.text

@@ -660,6 +660,15 @@ def local_bound() -> tuple[int | None, float | None]:
 
 
 def local_factory(name: str, conf: qik.conf.LocalCacheConf) -> Local:
+    import qik.cachecmd
+
+    try:  # a bad bound is a configuration error now, not a silent no-op at exit
+        if conf.max_size:
+            qik.cachecmd.parse_size(conf.max_size)
+        if conf.max_age:
+            qik.cachecmd.parse_age(conf.max_age)
+    except qik.errors.QikError as exc:
+        raise qik.errors.ConfigError(f"{qik.conf.where()} at $.caches.{name}: {exc.msg}", hint=exc.hint) from None
     return Local()
 
 
