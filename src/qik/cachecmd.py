@@ -142,6 +142,7 @@ class Stat(msgspec.Struct, frozen=True):
 def stats(remote: bool = False) -> list[Stat]:
     """Entries and bytes of each cache. Remote caches are listed only when asked."""
     import qik.cache
+    import qik.remote
 
     out = []
     local = [e for e in entries(_local_root()) if e.complete]
@@ -152,7 +153,7 @@ def stats(remote: bool = False) -> list[Stat]:
         if name in ("local", "repo", "none"):
             continue
         cache = qik.cache.load(name)
-        if isinstance(cache, qik.cache.Remote):
+        if isinstance(cache, qik.remote.Remote):
             if remote:
                 try:
                     n, size = cache.remote_usage()

@@ -1,4 +1,4 @@
-"""The fsspec cache: a :class:`qik.cache.Remote` over any fsspec filesystem."""
+"""The fsspec cache: a :class:`qik.remote.Remote` over any fsspec filesystem."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import msgspec
 import qik.cache
 import qik.ctx
 import qik.errors
+import qik.remote
 
 if TYPE_CHECKING:
     from qik.fsspec.qikplugin import FsspecConf
@@ -35,8 +36,8 @@ def filesystem(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
         return _FILESYSTEMS[key]
 
 
-class FsspecCache(msgspec.Struct, qik.cache.Remote, frozen=True, dict=True):
-    """A cache at an fsspec URL (see :class:`qik.cache.Remote` for the layout)."""
+class FsspecCache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
+    """A cache at an fsspec URL (see :class:`qik.remote.Remote` for the layout)."""
 
     url: str
     storage_options: dict[str, Any] = {}
@@ -82,7 +83,7 @@ class FsspecCache(msgspec.Struct, qik.cache.Remote, frozen=True, dict=True):
             self.fs.get_file(name, str(tmp))
             os.replace(tmp, path)
         except FileNotFoundError:
-            raise qik.cache.RemoteMissing(name) from None
+            raise qik.remote.RemoteMissing(name) from None
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -121,6 +122,6 @@ def factory(name: str, conf: FsspecConf) -> FsspecCache:
     return FsspecCache(
         url=qik.ctx.format(conf.url),
         storage_options=_fmt(conf.storage_options),
-        read_only=qik.cache.truthy(read_only),
+        read_only=qik.remote.truthy(read_only),
         signing_key=None if key in (None, "", "None") else key,
     )

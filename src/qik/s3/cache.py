@@ -1,4 +1,4 @@
-"""The S3 cache: a :class:`qik.cache.Remote` that moves bytes with one boto3 client."""
+"""The S3 cache: a :class:`qik.remote.Remote` that moves bytes with one boto3 client."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import msgspec
 import qik.cache
 import qik.ctx
 import qik.errors
+import qik.remote
 
 if TYPE_CHECKING:
     from qik.s3.qikplugin import S3Conf
@@ -64,8 +65,8 @@ def _not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class S3Cache(msgspec.Struct, qik.cache.Remote, frozen=True, dict=True):
-    """A cache in an S3 bucket (see :class:`qik.cache.Remote` for the layout)."""
+class S3Cache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
+    """A cache in an S3 bucket (see :class:`qik.remote.Remote` for the layout)."""
 
     bucket: str
     prefix: str = ""
@@ -116,7 +117,7 @@ class S3Cache(msgspec.Struct, qik.cache.Remote, frozen=True, dict=True):
             resp = self.client.get_object(Bucket=self.bucket, Key=name)
         except Exception as exc:
             if _not_found(exc):
-                raise qik.cache.RemoteMissing(name) from None
+                raise qik.remote.RemoteMissing(name) from None
             raise
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -166,6 +167,6 @@ def factory(name: str, conf: S3Conf) -> S3Cache:
         aws_access_key_id=_opt(conf.aws_access_key_id),
         aws_secret_access_key=_opt(conf.aws_secret_access_key),
         aws_session_token=_opt(conf.aws_session_token),
-        read_only=qik.cache.truthy(read_only),
+        read_only=qik.remote.truthy(read_only),
         signing_key=_opt(conf.signing_key),
     )
