@@ -1,0 +1,24 @@
+"""Review findings: bad input that gives a traceback instead of one line and exit 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from qik.testing import Project
+
+
+@pytest.mark.xfail(strict=True, reason="plugins.load_all calls .items() on a non-table [plugins]")
+@pytest.mark.parametrize("value", ["3", '["qik.s3"]'])
+def test_plugins_not_a_table_is_a_config_error(qik_project: Project, value: str) -> None:
+    qik_project.write("qik.toml", f'plugins = {value}\n[commands.a]\nexec = "echo a"\n')
+    res = qik_project.qik("--ls")
+    assert res.code == 2 and "Traceback" not in res.err, res.err
+    assert "plugins" in res.err
+
+
+@pytest.mark.xfail(strict=True, reason="read_toml does not catch UnicodeDecodeError from tomllib")
+def test_non_utf8_qik_toml_is_a_config_error(qik_project: Project) -> None:
+    qik_project.path("qik.toml").write_bytes(b'[commands.a]\nexec = "echo \xff"\n')
+    res = qik_project.qik("--ls")
+    assert res.code == 2 and "Traceback" not in res.err, res.err
+    assert "qik.toml" in res.err

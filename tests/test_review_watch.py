@@ -1,0 +1,104 @@
+"""Review findings: --watch and signals (expected failures)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from qik.testing import Project
+
+
+def _pump(proc: subprocess.Popen[str]) -> list[str]:
+    lines: list[str] = []
+
+    def read(stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            lines.append(line)
+
+    for s in (proc.stdout, proc.stderr):
+        threading.Thread(target=read, args=(s,), daemon=True).start()
+    return lines
+
+
+def _wait_for(pred: Callable[[], bool], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="watch.affected reuses since.watch_globs, which raises the --since 'no lock file' "
+    "error for a pydist dep: the watcher exits 2 on the first change",
+)
+def test_watch_with_pydist_dep_survives_a_change(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [commands.lint]
+    exec = "echo lint"
+    deps = ["src/**", {type = "pydist", name = "msgspec"}]
+    """)
+    p.write("src/a.txt", "a\n")
+    p.commit()
+    proc = p.popen("--watch")
+    lines = _pump(proc)
+    try:
+        assert _wait_for(lambda: any("watching" in ln for ln in lines)), lines
+        time.sleep(0.5)
+        p.write("src/a.txt", "b\n")
+        assert _wait_for(lambda: sum("1 runnable" in ln for ln in lines) >= 2 or proc.poll() is not None), lines
+        assert proc.poll() is None, "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="only KeyboardInterrupt ends the children (own sessions): SIGTERM (CI cancel, "
+    "timeout(1)) kills qik and leaves the command running",
+)
+def test_sigterm_ends_child_process_groups(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", '[commands.slow]\nexec = "echo $$ > child.pid; exec sleep 30"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qik"], cwd=p.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert _wait_for(lambda: p.path("child.pid").exists() and p.read("child.pid").strip() != "")
+        child = int(p.read("child.pid"))
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+        def gone() -> bool:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return True
+            # A zombie of ours does not count; sleep is reparented, so check its state.
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    return f.read().split()[2] == "Z"
+            except FileNotFoundError:
+                return True
+
+        assert _wait_for(gone, timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if p.path("child.pid").exists() and p.read("child.pid").strip():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(p.read("child.pid")), signal.SIGKILL)
