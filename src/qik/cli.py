@@ -61,6 +61,10 @@ def _configure(opts: dict[str, Any]) -> Any:
 
     qik.conf.load()
     qik.conf.ensure_priv_work_dir()
+    if not opts["ls"] or opts["json"] or opts["cache_status"]:
+        import qik.fingerprint
+
+        qik.fingerprint.current().prefetch()  # git ls-files overlaps the decode and the graph
     rt = qik.ctx.configure(
         workers=opts["workers"],
         force=opts["force"],
@@ -123,8 +127,7 @@ def _ls(rt: Any, graph: Any) -> int:
         rows = [_ls_row(graph.runnables[n], graph, status, fp) | {"selected": n in selected} for n in graph.order]
         sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
     else:
-        for n in graph.order:
-            click.echo(n)
+        sys.stdout.write("".join(f"{n}\n" for n in graph.order))  # one write, not one per line
     fp.save()
     return 1 if rt.fail and graph.order else 0
 

@@ -237,22 +237,53 @@ class Fingerprinter:
         self.path = os.path.join(state_dir, "digests")
         self._lock = threading.Lock()
         self._dirty = False
-        try:
-            with open(self.path, "rb") as f:
-                self._stats: dict[str, _Stat] = msgspec.msgpack.decode(f.read(), type=dict[str, _Stat])
-        except (OSError, msgspec.DecodeError):
-            self._stats = {}
+        self._stats_loaded: dict[str, _Stat] | None = None
         self._files: list[str] | None = None
         self._globs: dict[str, list[str]] = {}
+        self._prefetch: threading.Thread | None = None
+        self._prefetched: list[str] | None = None
+
+    @property
+    def _stats(self) -> dict[str, _Stat]:
+        """The digest memo, read on first use (``--ls`` never needs it)."""
+        if self._stats_loaded is None:
+            with self._lock:
+                if self._stats_loaded is None:
+                    try:
+                        with open(self.path, "rb") as f:
+                            data = f.read()
+                        self._stats_loaded = msgspec.msgpack.decode(data, type=dict[str, _Stat])
+                    except (OSError, msgspec.DecodeError):
+                        self._stats_loaded = {}
+        return self._stats_loaded
+
+    def prefetch(self) -> None:
+        """Start listing the universe in the background (git runs on another core while
+        the configuration is decoded and the graph built)."""
+        if self._files is None and self._prefetch is None:
+
+            def run() -> None:
+                self._prefetched = git_files(self.root)
+
+            self._prefetch = threading.Thread(target=run, name="qik-ls-files", daemon=True)
+            self._prefetch.start()
 
     @property
     def files(self) -> list[str]:
         if self._files is None:
-            self._files = git_files(self.root)
+            if self._prefetch is not None:
+                self._prefetch.join()
+                self._prefetch, files, self._prefetched = None, self._prefetched, None
+                self._files = files if files is not None else git_files(self.root)
+            else:
+                self._files = git_files(self.root)
         return self._files
 
     def refresh(self) -> None:
         """Forget the universe (files added or removed since it was read)."""
+        if self._prefetch is not None:
+            self._prefetch.join()
+            self._prefetch = self._prefetched = None
         self._files = None
         self._globs = {}
 
@@ -314,8 +345,9 @@ class Fingerprinter:
         if not self._dirty:
             return
         cutoff = time.time_ns() - _RACY_NS
+        stats = self._stats
         with self._lock:
-            keep = {k: v for k, v in self._stats.items() if v.mtime_ns < cutoff}
+            keep = {k: v for k, v in stats.items() if v.mtime_ns < cutoff}
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             tmp = f"{self.path}.{os.getpid()}.tmp"
             with open(tmp, "wb") as f:
