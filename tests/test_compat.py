@@ -437,6 +437,24 @@ def test_upstream_dotted_module_command_name(qik_project: Project) -> None:
     assert p.qik("--ls", "a.check").ok
 
 
+@pytest.mark.xfail(strict=True, reason="differs from upstream: a plugin's own qik.toml commands are named plugin/cmd (plugin.cmd is accepted too)")
+def test_upstream_plugin_command_names(qik_project: Project) -> None:
+    p = qik_project
+    setup(p, """
+    [plugins]
+    myplug = "myplug"
+
+    [commands.top]
+    exec = "echo top"
+    deps = [{type = "command", name = "myplug/hello"}]
+    """, {
+        "myplug/__init__.py": "", "myplug/qikplugin.py": "", "x.txt": "",
+        "myplug/qik.toml": '[commands.hello]\nexec = "echo hello"\ndeps = ["x.txt"]\n',
+    })
+    p.env["PYTHONPATH"] = str(p.root)
+    assert ls(p) == {"myplug/hello", "top"}
+
+
 # --- deliberate improvements -----------------------------------------------------------
 
 
