@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import shutil
+import time
 
 import pytest
 
@@ -108,3 +109,29 @@ def test_submodule_bump_misses(qik_project: Project, tmp_path: pathlib.Path) -> 
     p.commit("bump vendor")
     res = p.qik()
     assert "v2" in res.out, res.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the result is stored under the key computed after the run: an input edited by the "
+    "user while the command runs gets the old content's result, replayed as a hit next time "
+    "(DESIGN's formatter rule; needs a guard such as comparing input mtimes to the run start)",
+)
+def test_edit_during_run_is_not_replayed_for_the_new_content(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [commands.c]
+    exec = "cat src/a.txt; touch started.flag; sleep 2"
+    deps = ["src/**"]
+    """)
+    p.write("src/a.txt", "old\n")
+    p.write(".gitignore", "started.flag\n")
+    p.commit()
+    proc = p.popen()
+    deadline = time.monotonic() + 20
+    while not p.path("started.flag").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.write("src/a.txt", "new\n")  # the user keeps editing while it runs
+    proc.communicate(timeout=30)
+    res = p.qik()
+    assert "new" in res.out, res.text
