@@ -138,18 +138,7 @@ class Runner:
             inputs = r.inputs(self.fp)
             key = inputs.key
             if not self.force and (entry := cache.get(r, key)) is not None:
-                cache.restore(r, key, entry.manifest)
-                m = entry.manifest
-                return Outcome(
-                    name=r.name,
-                    status="failed" if m.code else "cached",
-                    code=m.code,
-                    cached=True,
-                    duration=m.duration,
-                    key=key,
-                    source=r.cache,
-                    log=m.log,
-                )
+                return self._replay(r, cache, key, entry.manifest)
             if self.explain:
                 why = qik.explain.miss_reasons(r, cache, inputs, force=self.force)
         result = self._execute(r)
@@ -172,6 +161,34 @@ class Runner:
             log=result.log,
             why=why,
         )
+
+    def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, key: str, m: qik.cache.Manifest) -> Outcome:
+        cache.restore(r, key, m)
+        return Outcome(
+            name=r.name,
+            status="failed" if m.code else "cached",
+            code=m.code,
+            cached=True,
+            duration=m.duration,
+            key=key,
+            source=r.cache,
+            log=m.log,
+        )
+
+    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | None:
+        """Replay a hit of the local or repo cache on the scheduling thread, where it costs
+        less than a hand-off to a worker; None when a worker must take it (a miss, or a
+        remote cache that may fetch)."""
+        cache = qik.cache.load(r.cache)
+        if self.force or self._stop.is_set() or type(cache) not in (qik.cache.Local, qik.cache.Repo):
+            return None
+        key = r.inputs(self.fp).key
+        if (entry := cache.get(r, key)) is None:
+            return None
+        self.console.started(r.name)
+        o = self._replay(r, cache, key, entry.manifest)
+        self.console.finished(o)
+        return o
 
     # ---- the schedule ----
 
@@ -197,7 +214,13 @@ class Runner:
                 # Two per worker in flight: a worker never idles while this thread wakes up.
                 while ready and len(futures) < 2 * self.workers:
                     name = ready.popleft()
-                    if name not in outcomes:
+                    if name in outcomes:
+                        continue
+                    if (hit := self.replay_local(g.runnables[name])) is not None:
+                        fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
+                        fut.set_result(hit)  # handled below like a worker's result
+                        futures[fut] = name
+                    else:
                         futures[pool.submit(self.process, g.runnables[name])] = name
                 if not futures:
                     continue
