@@ -197,7 +197,7 @@ class Bench:
             tag = f"{modules}x{files}"
             print(f"== scaling {tag}", file=sys.stderr)
             repos = self.repos(tag, modules, files)
-            self.scenario(f"warm {tag}", repos, [], setup=self.setup_for(repos))
+            self.scenario(f"warm {tag} (scaling)", repos, [], setup=self.setup_for(repos))
 
     def s3_suite(self, modules: int, files: int) -> None:
         with moto_server() as endpoint:

@@ -54,7 +54,7 @@ def test_bench_compares_two_qiks_and_prints_ratios(tmp_path: pathlib.Path) -> No
         "--other", QIK, "--other-label", "again",
     )
     rows = {(r["scenario"], r["tool"]): r for r in data["rows"]}
-    scenarios = ["qik --help", "cold 3x2", "warm 3x2", "one file changed 3x2", "--ls 3x2", "warm 2x2"]
+    scenarios = ["qik --help", "cold 3x2", "warm 3x2", "one file changed 3x2", "--ls 3x2", "warm 2x2 (scaling)"]
     for sc in scenarios:
         for tool in ("ours", "again"):
             row = rows[(sc, tool)]
