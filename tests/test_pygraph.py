@@ -223,15 +223,15 @@ def test_module_parametrized_deps_and_python_path(qik_project: Project) -> None:
     p.write("src/pb/mod.py", "def f(): ...\n")
     p.commit()
     first = status(p, "t")
-    assert (first["t#src.pa"], first["t#src.pb"]) == ("ran", "ran")
+    assert (first["t#src/pa"], first["t#src/pb"]) == ("ran", "ran")
     got = status(p, "t")
-    assert (got["t#src.pa"], got["t#src.pb"]) == ("cached", "cached")
+    assert (got["t#src/pa"], got["t#src/pb"]) == ("cached", "cached")
     p.write("src/pa/__init__.py", "from pb.mod import f  # edited\n")
     got = status(p, "t")
-    assert (got["t#src.pa"], got["t#src.pb"]) == ("ran", "cached")
+    assert (got["t#src/pa"], got["t#src/pb"]) == ("ran", "cached")
     p.write("src/pb/mod.py", "def f(): return 1\n")
     got = status(p, "t")
-    assert (got["t#src.pa"], got["t#src.pb"]) == ("ran", "ran")
+    assert (got["t#src/pa"], got["t#src/pb"]) == ("ran", "ran")
 
 
 def test_import_extraction_walks_statements() -> None:

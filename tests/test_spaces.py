@@ -94,13 +94,13 @@ def test_module_parametrization_names(two: Project) -> None:
     assert p.qik("--ls").out.split() == [
         "bundle@web#ui",
         "hello@default",
-        "libs.a/check@default",
-        "lint@default#libs.a",
+        "libs/a/check@default",
+        "lint@default#libs/a",
         "lint@web#ui",
     ]
     res = p.qik()
     assert res.ok, res.text
-    assert "lint libs.a libs/a libs.a\n" in res.out
+    assert "lint libs/a libs/a libs.a\n" in res.out
     assert "lint ui apps/web/ui web.ui\n" in res.out  # pyimport is relative to python-path
     assert "bundle ui\n" in res.out and "check libs/a\n" in res.out
     assert "5 ran" in res.err
@@ -108,7 +108,7 @@ def test_module_parametrization_names(two: Project) -> None:
     p.write("apps/web/ui/x.py", "x = 1\n")
     res = p.qik("lint")
     assert "1 ran" in res.err and "1 cached" in res.err, res.text
-    res = p.qik("libs.a/check", cwd="libs/a")  # a module's own qik.toml is not the project
+    res = p.qik("libs/a/check", cwd="libs/a")  # a module's own qik.toml is not the project
     assert res.ok and "check libs/a" in res.out, res.text
 
 
@@ -117,13 +117,13 @@ def test_module_and_space_selection(two: Project) -> None:
     assert p.qik("--ls", "-m", "ui").out.split() == ["bundle@web#ui", "lint@web#ui"]
     assert p.qik("--ls", "-s", "default").out.split() == [
         "hello@default",
-        "libs.a/check@default",
-        "lint@default#libs.a",
+        "libs/a/check@default",
+        "lint@default#libs/a",
     ]
     assert p.qik("--ls", "lint", "-s", "web").out.split() == ["lint@web#ui"]
     assert p.qik("--ls", "lint@web#ui").out.split() == ["lint@web#ui"]
     line = _errline(p.qik("-m", "uii"))
-    assert '"uii"' in line and "libs.a, ui" in line
+    assert '"uii"' in line and "libs/a, ui" in line
     line = _errline(p.qik("-s", "mobile"))
     assert '"mobile"' in line and "default, web" in line
 

@@ -48,7 +48,7 @@ def _status(runnables: list[Any], fp: Any) -> dict[str, str]:
     for r in runnables:
         cache = qik.cache.load(r.cache)
         if isinstance(cache, qik.cache.Uncached):
-            out[r.name] = "cold"
+            out[r.name] = "uncached"
             continue
         out[r.name] = "warm" if cache.get(r, r.inputs(fp).key) is not None else "cold"
     return out
@@ -82,6 +82,8 @@ def _configure(opts: dict[str, Any]) -> Any:
         modules=opts["module"],
         spaces=opts["space"],
         caches=opts["cache"],
+        tags=opts["tag"],
+        logger=opts["logger"],
         watch=opts["watch"],
     )
     qik.ctx.check_required()
@@ -100,15 +102,23 @@ def _select(rt: Any) -> Any:
     import qik.since
 
     graph = qik.graph.select(
-        rt.commands, modules=rt.modules, spaces=rt.spaces, caches=rt.caches, isolated=rt.isolated
+        rt.commands,
+        modules=rt.modules,
+        spaces=rt.spaces,
+        caches=rt.caches,
+        tags=rt.tags,
+        isolated=rt.isolated,
     )
     for name in {r.cache for r in graph.runnables.values()}:
         qik.cache.load(name)  # an unknown cache fails here, before anything runs
     if rt.since:
         graph = qik.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
+        # Every runnable the run would touch counts (hidden upstream ones too), as upstream
+        # qik does; never-cached ones are neither warm nor cold. What a kept runnable needs
+        # comes along (unless isolated) so its inputs are restored before it runs.
         status = _status([graph.runnables[n] for n in graph.order], qik.fingerprint.current())
-        keep = [n for n in graph.selected if status[n] == rt.cache_status]
+        keep = [n for n in graph.order if status[n] == rt.cache_status]
         graph = qik.graph.restrict(graph, keep, isolated=rt.isolated)
     if rt.shard:
         graph = qik.shard.select(graph, rt.shard, isolated=rt.isolated)
@@ -160,7 +170,10 @@ def _execute(rt: Any, graph: Any) -> int:
     import qik.runner
 
     console = qik.console.Console(
-        verbosity=rt.verbosity, json=rt.json, stream=len(graph.order) == 1 or rt.workers == 1
+        verbosity=rt.verbosity,
+        json=rt.json,
+        stream=len(graph.order) == 1 or rt.workers == 1,
+        progress=rt.logger != "stdout",
     )
     start = time.monotonic()
     runner = qik.runner.Runner(
@@ -182,6 +195,9 @@ def run_qik(opts: dict[str, Any]) -> int:
     graph = _select(rt)
     if rt.ls:
         return _ls(rt, graph)
+    if rt.fail:
+        # Like upstream: --fail only asks "is anything selected?"; nothing runs.
+        return 1 if graph.order else 0
     if rt.explain:
         return _explain(rt, graph)
     if rt.watch:
@@ -189,8 +205,7 @@ def run_qik(opts: dict[str, Any]) -> int:
 
         qik.watch.watch(graph, lambda g: _execute(rt, g), isolated=rt.isolated)
         return 0
-    code = _execute(rt, graph)
-    return code or (1 if rt.fail and graph.order else 0)
+    return _execute(rt, graph)
 
 
 def _ls_row(r: Any, graph: Any, status: dict[str, str], fp: Any) -> dict[str, Any]:
@@ -224,7 +239,12 @@ _OPTIONS = [
     click.option("--ls", is_flag=True, help="List the selected runnables instead of running them."),
     click.option("--fail", is_flag=True, help="Exit 1 if anything is selected."),
     click.option("-p", "--profile", help="Context profile."),
-    click.option("-v", "--verbosity", type=click.IntRange(0, 2), help="0 quiet, 1 default, 2 full."),
+    click.option(
+        "-v", "--verbosity", type=click.IntRange(0, 2), is_flag=False, flag_value=2,
+        help="0 quiet, 1 default, 2 full (-v alone: 2).",
+    ),
+    click.option("-t", "--tag", multiple=True, help="Select commands with this tag (repeatable)."),
+    click.option("-l", "--logger", type=click.Choice(["progress", "stdout"]), help="stdout: plain lines, no live progress."),
     click.option("--json", "json", is_flag=True, help="Machine-readable output on stdout."),
     click.option("--explain", is_flag=True, help="Say why each selected runnable hits or misses."),
     click.option("--shard", metavar="K/N", help="Run the K-th of N balanced shards of the selection."),

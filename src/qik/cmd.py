@@ -28,7 +28,7 @@ def _load(name: str, args: tuple[tuple[str, str], ...]) -> Cmd:
 
 def load(name: str, **args: str) -> Cmd:
     """Load a command and its runnables (``args`` are passed to its factory)."""
-    return _load(name, tuple(sorted(args.items())))
+    return _load(qik.conf.canonical_command(name) or name, tuple(sorted(args.items())))
 
 
 def ls() -> list[str]:

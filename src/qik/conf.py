@@ -125,6 +125,13 @@ class PydistDep(Dep, frozen=True, tag="pydist"):
     name: Annotated[str, _doc("Distribution name.")]
 
 
+class LoadDep(Dep, frozen=True, tag="load"):
+    """Globs and pydists read from a JSON file (``{"globs": [...], "pydists": [...]}``)."""
+
+    path: Annotated[str, _doc("JSON file, relative to the root.")]
+    default: Annotated[list[str], _doc("Globs used while the file does not exist.")] = []
+
+
 class LocalCacheConf(Cache, frozen=True, tag="local"):
     """The local cache in ``._qik/cache``."""
 
@@ -228,7 +235,7 @@ class Space(Base, frozen=True):
     @qik.func.cached_property
     def modules_by_name(self) -> dict[str, ModuleLocator]:
         locs = (
-            ModuleLocator(name=m.strip("/").replace("/", "."), path=m.strip("/"))
+            ModuleLocator(name=m.strip("/"), path=m.strip("/"))
             if isinstance(m, str)
             else m
             for m in self.modules
@@ -319,6 +326,7 @@ for _cls, _factory in (
     (ConstDep, "qik.dep.const_factory"),
     (CmdDep, "qik.dep.cmd_factory"),
     (PydistDep, "qik.dep.pydist_factory"),
+    (LoadDep, "qik.dep.load_factory"),
     (LocalCacheConf, "qik.cache.local_factory"),
     (RepoCacheConf, "qik.cache.repo_factory"),
     (NoneCacheConf, "qik.cache.none_factory"),
@@ -540,12 +548,27 @@ def module_locator(name: str) -> ModuleLocator:
     return mods[name]
 
 
+def canonical_command(name: str) -> str | None:
+    """The configured name of a command, accepting ``module.cmd`` for ``module/cmd`` and
+    ``plugin/cmd`` for ``plugin.cmd`` as upstream does; None if there is no such command."""
+    cmds = commands()
+    if name in cmds:
+        return name
+    for sep, other in (("/", "."), (".", "/")):
+        if sep in name:
+            head, tail = name.rsplit(sep, 1)
+            if f"{head}{other}{tail}" in cmds:
+                return f"{head}{other}{tail}"
+    return None
+
+
 def command(name: str) -> Cmd:
     """The configuration of a command: ``name``, ``module/name`` or ``plugin.name``."""
     cmds = commands()
-    if name not in cmds:
+    canonical = canonical_command(name)
+    if canonical is None:
         raise qik.errors.CommandNotFound("command", name, [n for n, c in cmds.items() if not c.hidden])
-    return cmds[name]
+    return cmds[canonical]
 
 
 @qik.func.cache

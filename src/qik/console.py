@@ -18,13 +18,15 @@ _GREEN, _RED, _YELLOW, _DIM, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m",
 class Console:
     """Reports a run. Safe to call from worker threads."""
 
-    def __init__(self, *, verbosity: int = 1, json: bool = False, stream: bool = False) -> None:
+    def __init__(
+        self, *, verbosity: int = 1, json: bool = False, stream: bool = False, progress: bool = True
+    ) -> None:
         self.verbosity = verbosity
         self.json = json
         self.stream = stream
         self.out: IO[str] = sys.stderr if json else sys.stdout
         self.err: IO[str] = sys.stderr
-        self.tty = self.err.isatty() and os.environ.get("TERM") != "dumb"
+        self.tty = progress and self.err.isatty() and os.environ.get("TERM") != "dumb"
         self.color = self.tty and "NO_COLOR" not in os.environ
         self._lock = threading.Lock()
         self._running: dict[str, float] = {}

@@ -56,6 +56,8 @@ class QikCtx(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     modules: list[str] = []
     spaces: list[str] = []
     caches: list[str] = []
+    tags: list[str] = []
+    logger: Literal["progress", "stdout"] | None = None
     arch: str = msgspec.field(default_factory=arch)
 
 

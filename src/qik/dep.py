@@ -100,6 +100,37 @@ class Pydist(Dep, frozen=True):
         return [self.val]
 
 
+class Serialized(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Dependencies written to a file by one command for others to load."""
+
+    globs: list[str] = []
+    pydists: list[str] = []
+
+
+class Load(Dep, frozen=True):
+    """Globs and pydists read from the JSON file ``val`` (``default`` globs without it)."""
+
+    default: list[str] = []
+
+    def load(self) -> Serialized | None:
+        import qik.conf
+
+        try:
+            return msgspec.json.decode((qik.conf.root() / self.val).read_bytes(), type=Serialized)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return None
+
+    @property
+    def globs(self) -> list[str]:
+        loaded = self.load()
+        return [self.val, *(loaded.globs if loaded else self.default)]
+
+    @property
+    def pydists(self) -> list[str]:
+        loaded = self.load()
+        return loaded.pydists if loaded else []
+
+
 class BaseCmd(Dep, frozen=True):
     """A dependency on the runnables of a command (optionally with arguments).
 
@@ -171,6 +202,10 @@ def const_factory(conf: qik.conf.ConstDep, module: ModuleLocator | None = None, 
 
 def pydist_factory(conf: qik.conf.PydistDep, module: ModuleLocator | None = None, space: str | None = None) -> Pydist:
     return Pydist(qik.ctx.format(conf.name, module=module))
+
+
+def load_factory(conf: qik.conf.LoadDep, module: ModuleLocator | None = None, space: str | None = None) -> Load:
+    return Load(qik.ctx.format(conf.path, module=module), default=[qik.ctx.format(g, module=module) for g in conf.default])
 
 
 def cmd_factory(conf: qik.conf.CmdDep, module: ModuleLocator | None = None, space: str | None = None) -> Cmd:

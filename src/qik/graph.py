@@ -86,6 +86,7 @@ def runnables_for(names: Iterable[str]) -> dict[str, qik.runnable.Runnable]:
     out: dict[str, qik.runnable.Runnable] = {}
     commands = qik.conf.commands()
     for name in names:
+        name = qik.conf.canonical_command(name) or name
         if name in commands:
             try:
                 out |= qik.cmd.load(name).runnables
@@ -97,7 +98,7 @@ def runnables_for(names: Iterable[str]) -> dict[str, qik.runnable.Runnable]:
                     raise
                 out |= found
             continue
-        cmd = _cmd_of(name)
+        cmd = qik.conf.canonical_command(_cmd_of(name)) or _cmd_of(name)
         if cmd in commands:
             found = qik.cmd.load(cmd).runnables
             if name in found:
@@ -142,9 +143,11 @@ def select(
     modules: Iterable[str] = (),
     spaces: Iterable[str] = (),
     caches: Iterable[str] = (),
+    tags: Iterable[str] = (),
     isolated: bool = False,
 ) -> Graph:
     """Build the graph of what a ``qik`` invocation selects."""
+    tags = set(tags)
     names, modules, spaces, caches = list(names), list(modules), list(spaces), list(caches)
     proj = qik.conf.project()
     for m in modules:
@@ -161,6 +164,8 @@ def select(
         rs = {n: r for n, r in rs.items() if r.space in spaces}
     if caches:
         rs = {n: r for n, r in rs.items() if r.cache in caches}
+    if tags:
+        rs = {n: r for n, r in rs.items() if tags & set(r.tags)}
     if not names:
         rs = {n: r for n, r in rs.items() if not r.hidden}
     nodes, edges = closure(rs, isolated=isolated)

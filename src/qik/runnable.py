@@ -45,6 +45,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     cache: str = "local"
     cache_when: str = "success"
     hidden: bool = False
+    tags: list[str] = []
     args: dict[str, str] = {}
     shell: bool = True  # False: ``val`` is the dotted path of ``func(runnable) -> (code, log)``
     #: UNSET: the space's venv; None: no venv (plain process env, e.g. venv lock/install).
@@ -207,6 +208,7 @@ def _make(cmd: str, conf: qik.conf.Cmd, space: str | None, module: qik.conf.Modu
         cache=qik.ctx.format(cache),
         cache_when=qik.ctx.format(cache_when),
         hidden=conf.hidden,
+        tags=list(conf.tags),
     )
 
 
@@ -214,7 +216,7 @@ def factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, Runnable]:
     """The default factory: one runnable, or one per module when the exec uses ``{module.``."""
     proj = qik.conf.project()
     if "/" in cmd:
-        mod = qik.conf.module_locator(cmd.split("/", 1)[0])
+        mod = qik.conf.module_locator(cmd.rsplit("/", 1)[0])
         made = [_make(cmd, conf, qik.space.module_space(mod.name), mod)]
     elif "{module." in conf.exec:
         spaces = (

@@ -113,6 +113,8 @@ def _fence(space: str) -> dict[str, list[str]]:
 
 
 def check_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+    if not _fenced():
+        return {}  # nothing to lint
     r = qik.runnable.Runnable(
         name=qik.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
@@ -124,7 +126,6 @@ def check_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.ru
         ],
         space=None,
         cache=utils.cache("check"),
-        hidden=True,
     )
     return {r.name: r}
 
