@@ -191,6 +191,11 @@ def _execute(rt: Any, graph: Any) -> int:
 
 
 def run_qik(opts: dict[str, Any]) -> int:
+    import gc
+
+    # A run builds thousands of long-lived objects (config, runnables, digests): collecting
+    # every 700 allocations rescans them all (0.1 s of a warm run at 2,000 modules).
+    gc.set_threshold(20_000, 50, 50)
     rt = _configure(opts)
     graph = _select(rt)
     if rt.ls:
