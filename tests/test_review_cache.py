@@ -11,11 +11,6 @@ import pytest
 from qik.testing import Project, init_repo
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lookup ignores cache-when: a failure stored under cache-when = finished keeps "
-    "replaying after the command goes back to the default (success); upstream re-runs it",
-)
 def test_cached_failure_not_replayed_once_cache_when_is_success(qik_project: Project) -> None:
     p = qik_project
     toml = """
@@ -35,11 +30,6 @@ def test_cached_failure_not_replayed_once_cache_when_is_success(qik_project: Pro
     assert res.ok, res.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Local.restore does not guard a missing blob (pruned concurrently, deleted, disk "
-    "trouble): a traceback instead of a miss that re-runs the command",
-)
 def test_missing_blob_is_a_miss_not_a_traceback(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", """
@@ -86,12 +76,6 @@ def test_second_run_hits_when_upstream_creates_a_file_in_dependent_globs(qik_pro
     assert "2 cached" in second.err, second.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a submodule is one gitlink entry in the file universe; Fingerprinter.digests skips "
-    "it as a directory, so its commit never joins the key and a bumped submodule replays "
-    "stale results (upstream keys the gitlink sha from git ls-files -s)",
-)
 def test_submodule_bump_misses(qik_project: Project, tmp_path: pathlib.Path) -> None:
     sub = init_repo(tmp_path / "sub")
     sub.write("lib.txt", "v1\n")
@@ -137,11 +121,6 @@ def test_edit_during_run_is_not_replayed_for_the_new_content(qik_project: Projec
     assert "new" in res.out, res.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a symlink artifact is digested as a link but stored with copyfile (its target's "
-    "bytes): it is restored as a regular file, and a remote entry holding one never verifies",
-)
 def test_symlink_artifact_is_restored_as_a_symlink(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", """

@@ -7,7 +7,6 @@ import pytest
 from qik.testing import Project
 
 
-@pytest.mark.xfail(strict=True, reason="plugins.load_all calls .items() on a non-table [plugins]")
 @pytest.mark.parametrize("value", ["3", '["qik.s3"]'])
 def test_plugins_not_a_table_is_a_config_error(qik_project: Project, value: str) -> None:
     qik_project.write("qik.toml", f'plugins = {value}\n[commands.a]\nexec = "echo a"\n')
@@ -16,7 +15,6 @@ def test_plugins_not_a_table_is_a_config_error(qik_project: Project, value: str)
     assert "plugins" in res.err
 
 
-@pytest.mark.xfail(strict=True, reason="read_toml does not catch UnicodeDecodeError from tomllib")
 def test_non_utf8_qik_toml_is_a_config_error(qik_project: Project) -> None:
     qik_project.path("qik.toml").write_bytes(b'[commands.a]\nexec = "echo \xff"\n')
     res = qik_project.qik("--ls")
@@ -24,11 +22,6 @@ def test_non_utf8_qik_toml_is_a_config_error(qik_project: Project) -> None:
     assert "qik.toml" in res.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="file names that are not UTF-8 (decoded with surrogateescape) make the canonical "
-    "JSON of the key fail: UnicodeEncodeError traceback",
-)
 def test_non_utf8_file_name_does_not_crash(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", '[commands.c]\nexec = "ls src"\ndeps = ["src/**"]\n')

@@ -27,11 +27,6 @@ def setup_build(p: Project) -> None:
     p.commit()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_status keys a dependent against the stale upstream artifact on disk: a dependent "
-    "of a cold runnable is reported warm, so a CI matrix from --cache-status cold omits it",
-)
 def test_cache_status_cold_includes_dependents_of_cold_upstream(qik_project: Project) -> None:
     p = qik_project
     setup_build(p)
@@ -43,10 +38,6 @@ def test_cache_status_cold_includes_dependents_of_cold_upstream(qik_project: Pro
     assert listed == ["build", "use"]  # ...so both are cold
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--explain says a dependent of a changed upstream is a hit, then the run misses it",
-)
 def test_explain_dependent_of_changed_upstream_is_not_a_hit(qik_project: Project) -> None:
     p = qik_project
     setup_build(p)
@@ -56,11 +47,6 @@ def test_explain_dependent_of_changed_upstream_is_not_a_hit(qik_project: Project
     assert "use: hit" not in explained, explained
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--cache-status restricts with the upstream closure, so --ls lists warm upstreams "
-    "as if they were cold (upstream qik lists only the matching runnables)",
-)
 def test_cache_status_cold_ls_lists_only_cold(qik_project: Project) -> None:
     p = qik_project
     setup_build(p)
@@ -95,11 +81,6 @@ def test_shards_agree_across_machines_with_different_local_caches(qik_project: P
     assert sorted(seen) == sorted(everything)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="graph.select applies the cwd's space only when no command is named; upstream "
-    "(and DIALECT: -s defaults to the space whose root holds the cwd) applies it always",
-)
 def test_named_command_below_a_space_root_selects_that_space(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", """

@@ -11,8 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from qik.testing import Project
 
 
@@ -37,11 +35,6 @@ def _wait_for(pred: Callable[[], bool], timeout: float = 20) -> bool:
     return False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="watch.affected reuses since.watch_globs, which raises the --since 'no lock file' "
-    "error for a pydist dep: the watcher exits 2 on the first change",
-)
 def test_watch_with_pydist_dep_survives_a_change(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", """
@@ -65,11 +58,6 @@ def test_watch_with_pydist_dep_survives_a_change(qik_project: Project) -> None:
         proc.wait(timeout=15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="only KeyboardInterrupt ends the children (own sessions): SIGTERM (CI cancel, "
-    "timeout(1)) kills qik and leaves the command running",
-)
 def test_sigterm_ends_child_process_groups(qik_project: Project) -> None:
     p = qik_project
     p.write("qik.toml", '[commands.slow]\nexec = "echo $$ > child.pid; exec sleep 30"\n')
@@ -128,12 +116,6 @@ qik.conf.register_type(SlowConf, "qikplugin.factory")
 '''
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Runner._process checks the stop flag only before the lookup: a worker still in "
-    "cache.get when Ctrl-C arrives starts its command afterwards, outside stop()'s snapshot, "
-    "and qik waits for it to finish",
-)
 def test_ctrl_c_during_a_lookup_starts_no_new_command(qik_project: Project) -> None:
     p = qik_project
     p.write("qikplugin.py", SLOW_PLUGIN)

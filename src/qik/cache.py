@@ -46,10 +46,26 @@ def __getattr__(name: str) -> Any:
 T = TypeVar("T")
 
 
-class Artifact(msgspec.Struct, frozen=True):
+class Artifact(msgspec.Struct, frozen=True, omit_defaults=True):
     digest: str
     mode: int = 0o644
     size: int = 0
+    #: The target of a symlink artifact (stored as the link itself, with no blob).
+    link: str | None = None
+
+
+def link_digest(target: str) -> str:
+    return "link:" + qik.fingerprint.hash_bytes(os.fsencode(target))
+
+
+def _restore_link(dest: pathlib.Path, target: str) -> None:
+    if dest.is_symlink() and os.readlink(dest) == target:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, dest)
 
 
 class Manifest(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -132,6 +148,10 @@ class Cache:
     def restore(self, runnable: Runnable, hash: str, manifest: Manifest) -> None:
         return None
 
+    def has(self, runnable: Runnable, hash: str) -> bool:
+        """Whether an entry exists, without restoring or downloading it (``--cache-status``)."""
+        return self.get(runnable, hash) is not None
+
     def entries(self, runnable: Runnable) -> list[Manifest]:
         """Stored entries of a runnable, newest first (for ``--explain``)."""
         return []
@@ -180,6 +200,13 @@ class Local(Cache):
         """Whether a fetched manifest may be used (signature checks live here)."""
         return True
 
+    def has(self, runnable: Runnable, hash: str) -> bool:
+        return self._read(runnable, hash) is not None or self.has_remote(runnable=runnable, hash=hash)
+
+    def has_remote(self, *, runnable: Runnable, hash: str) -> bool:
+        """Whether a remote layer holds the entry (remote caches override this)."""
+        return False
+
     def _read(self, runnable: Runnable, hash: str) -> Manifest | None:
         m = _decode_manifest(self.manifest_path(runnable=runnable, hash=hash))
         return m if m is not None and m.hash == hash else None
@@ -187,6 +214,10 @@ class Local(Cache):
     def _verify(self, runnable: Runnable, hash: str, manifest: Manifest) -> str | None:
         """Why a fetched entry cannot be trusted (None if every blob checks out)."""
         for path, art in manifest.artifacts.items():
+            if art.link is not None:
+                if link_digest(art.link) != art.digest:
+                    return f'artifact "{path}" does not match its digest'
+                continue
             blob = self.blob_path(runnable=runnable, hash=hash, digest=art.digest)
             try:
                 if qik.fingerprint.file_digest(str(blob)) != art.digest:
@@ -224,6 +255,9 @@ class Local(Cache):
         root = qik.conf.root()
         for path, art in manifest.artifacts.items():
             dest = root / path
+            if art.link is not None:
+                _restore_link(dest, art.link)
+                continue
             if fp.digest(path) == art.digest:
                 if stat.S_IMODE(dest.stat().st_mode) != art.mode:
                     os.chmod(dest, art.mode)
@@ -238,8 +272,14 @@ class Local(Cache):
                 digest = fp.digest(rel)
                 if digest is None or rel in artifacts:
                     continue
+                if not rel.isascii() and qik.fingerprint.printable(rel) != rel:
+                    qik.warnings.warn(f'{runnable.name}: artifact "{qik.fingerprint.printable(rel)}" has a name that is not UTF-8; not stored')
+                    continue
                 src = pathlib.Path(fp.root) / rel
-                st = src.stat()
+                st = src.lstat()
+                if stat.S_ISLNK(st.st_mode):
+                    artifacts[rel] = Artifact(digest=digest, mode=0o777, link=os.readlink(src))
+                    continue
                 artifacts[rel] = Artifact(digest=digest, mode=stat.S_IMODE(st.st_mode), size=st.st_size)
                 blob = self.blob_path(runnable=runnable, hash=hash, digest=digest)
                 if not blob.exists():

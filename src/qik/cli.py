@@ -24,34 +24,64 @@ def _fail(exc: qik.errors.QikError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a CI job cancelled, a timeout): stop like Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
-    """The one handler: QikError -> one line and its exit code; Ctrl-C -> 130."""
+    """The one handler: QikError -> one line and its exit code; Ctrl-C -> 130, SIGTERM -> 143."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
     try:
         code = fn() or 0
     except qik.errors.QikError as exc:
         if debug:
             raise
         _fail(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("qik: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130)
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(code)
 
 
 def _status(runnables: list[Any], fp: Any) -> dict[str, str]:
-    """warm/cold per runnable, computing keys in dependency order without running."""
+    """warm/cold/uncached per runnable, in dependency order, without running or fetching.
+
+    A runnable whose upstream is cold and has artifacts is cold too: the upstream will run
+    and may rewrite what this one's key is computed from.
+    """
     import qik.cache
 
-    out = {}
+    out: dict[str, str] = {}
     for r in runnables:
         cache = qik.cache.load(r.cache)
         if isinstance(cache, qik.cache.Uncached):
             out[r.name] = "uncached"
-            continue
-        out[r.name] = "warm" if cache.get(r, r.inputs(fp).key) is not None else "cold"
+        elif _cold_upstream(r, out):
+            out[r.name] = "cold"
+        else:
+            out[r.name] = "warm" if cache.has(r, r.inputs(fp).key) else "cold"
     return out
+
+
+def _cold_upstream(r: Any, status: dict[str, str]) -> str | None:
+    """The first upstream (already given a status) that will run and has artifacts."""
+    for name, dep in r.dep_runnables.items():
+        if status.get(name) in ("cold", "uncached") and dep.obj.artifacts:
+            return str(name)
+    return None
 
 
 def _configure(opts: dict[str, Any]) -> Any:
@@ -131,15 +161,18 @@ def _ls(rt: Any, graph: Any) -> int:
     import qik.fingerprint
 
     fp = qik.fingerprint.current()
+    selected = set(graph.selected)
+    # With --cache-status, only the runnables in that state are listed (as upstream does);
+    # the upstream runnables a run would pull in are not "work left".
+    listed = [n for n in graph.order if n in selected] if rt.cache_status else graph.order
     if rt.json:
         status = _status([graph.runnables[n] for n in graph.order], fp)
-        selected = set(graph.selected)
-        rows = [_ls_row(graph.runnables[n], graph, status, fp) | {"selected": n in selected} for n in graph.order]
+        rows = [_ls_row(graph.runnables[n], graph, status, fp) | {"selected": n in selected} for n in listed]
         sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
     else:
-        sys.stdout.write("".join(f"{n}\n" for n in graph.order))  # one write, not one per line
+        sys.stdout.write("".join(f"{n}\n" for n in listed))  # one write, not one per line
     fp.save()
-    return 1 if rt.fail and graph.order else 0
+    return 1 if rt.fail and listed else 0
 
 
 def _explain(rt: Any, graph: Any) -> int:
@@ -149,7 +182,14 @@ def _explain(rt: Any, graph: Any) -> int:
     import qik.fingerprint
 
     fp = qik.fingerprint.current()
-    found = [qik.explain.explain(graph.runnables[n], fp, force=rt.force) for n in graph.order]
+    found: list[Any] = []
+    misses: dict[str, str] = {}
+    for n in graph.order:
+        r = graph.runnables[n]
+        upstream = _cold_upstream(r, misses)
+        e = qik.explain.explain(r, fp, force=rt.force, upstream_miss=upstream)
+        misses[n] = "cold" if e.status == "miss" else "warm"
+        found.append(e)
     if rt.json:
         sys.stdout.write(msgspec.json.encode(found).decode() + "\n")
     else:

@@ -120,6 +120,8 @@ def read_toml(path: pathlib.Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise qik.errors.ConfigParse(f"{_rel(path)}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise qik.errors.ConfigParse(f"{_rel(path)}: {exc.strerror}") from None
 

@@ -65,13 +65,22 @@ def miss_reasons(
     return ["no earlier entry"]
 
 
-def explain(r: qik.runnable.Runnable, fp: qik.fingerprint.Fingerprinter, *, force: bool = False) -> Explanation:
+def explain(
+    r: qik.runnable.Runnable,
+    fp: qik.fingerprint.Fingerprinter,
+    *,
+    force: bool = False,
+    upstream_miss: str | None = None,
+) -> Explanation:
     cache = qik.cache.load(r.cache)
     if isinstance(cache, qik.cache.Uncached):
         why = "never cached (no deps)" if not r.deps else "cache is none"
         return Explanation(name=r.name, status="miss", cache=r.cache, reasons=[why])
     inputs = r.inputs(fp)
-    if not force and cache.get(r, inputs.key) is not None:
+    if upstream_miss:
+        why = f"upstream {upstream_miss} misses: it will run and may change its artifacts"
+        return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=[why])
+    if not force and cache.has(r, inputs.key):
         return Explanation(name=r.name, status="hit", cache=r.cache, key=inputs.key)
     reasons = miss_reasons(r, cache, inputs, force=force)
     return Explanation(name=r.name, status="miss", cache=r.cache, key=inputs.key, reasons=reasons)

@@ -39,6 +39,22 @@ def canonical(obj: Any) -> bytes:
     return msgspec.json.encode(obj, order="sorted")
 
 
+def printable_keys(digests: dict[str, str]) -> dict[str, str]:
+    """``digests`` with every file name made :func:`printable` (a no-op for ASCII names)."""
+    if all(k.isascii() for k in digests):
+        return digests
+    return {printable(k): v for k, v in digests.items()}
+
+
+def printable(path: str) -> str:
+    """A file name as JSON can hold it: bytes that are not UTF-8 become ``\\xNN`` escapes."""
+    try:
+        path.encode()
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def key(obj: Any) -> str:
     """The hash of an object's canonical JSON bytes."""
     return hash_bytes(canonical(obj))
@@ -135,9 +151,14 @@ def compile_glob(pattern: str) -> tuple[str, Matcher]:
     m = _GLOB_CHARS.search(pat)
     if not m:
         return pat, _under(pat.rstrip("/"))
+    if "/" not in pat:
+        # "*.py" matches at any depth, as in .gitignore and upstream's git pathspecs.
+        anywhere = re.compile("(?:.*/)?" + _translate(pat).pattern)
+        return "", lambda f: anywhere.match(f) is not None
     prefix, tail = pat[: m.start()], pat[m.start() :]
     if tail == "**" and (not prefix or prefix.endswith("/")):
-        return prefix, _under(prefix[:-1])
+        # "dir/**": the folder's files, and the folder itself when it is one entry (a submodule).
+        return prefix[:-1], _under(prefix[:-1])
     if tail.startswith("**") and not _GLOB_CHARS.search(tail, 2) and not tail.startswith("**/"):
         # "dir/**.py": anything below the prefix that ends with the literal.
         lit, least = tail[2:], len(prefix) + len(tail) - 2
@@ -176,6 +197,17 @@ def match_sorted(files: list[str], pattern: str) -> Iterator[str]:
 def fs_glob(root: str, pattern: str) -> list[str]:
     """Files on disk (ignored or not) matching a glob, relative to ``root``."""
     prefix, matches = compile_glob(pattern)
+    if not _GLOB_CHARS.search(_normalize(pattern)):
+        # A literal path: one lstat, not a walk of the tree (a root-level artifact such as
+        # requirements.txt would otherwise walk every folder, node_modules included).
+        literal = prefix.rstrip("/")
+        try:
+            st = os.lstat(os.path.join(root, literal))
+        except OSError:
+            return []
+        if not stat.S_ISDIR(st.st_mode):
+            return [literal]
+        prefix = literal + "/"
     base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     start = os.path.join(root, base) if base else root
     found: list[str] = []
@@ -209,6 +241,16 @@ def git_files(root: str) -> list[str]:
     files = {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
     # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
     return sorted(f for f in files if not f.startswith(("._qik/", ".qik/cache/")))
+
+
+def _submodule_commit(path: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, check=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"submodule:{out}" if out else None
 
 
 def _walk_files(root: str) -> list[str]:
@@ -328,12 +370,15 @@ class Fingerprinter:
     def _read(self, rel: str, st: os.stat_result) -> str | None:
         path = self._base + rel
         if stat.S_ISLNK(st.st_mode):
-            digest = "link:" + hash_bytes(os.readlink(path).encode())
+            digest = "link:" + hash_bytes(os.fsencode(os.readlink(path)))
         elif stat.S_ISREG(st.st_mode):
             try:
                 digest = file_digest(path, st.st_size)
             except OSError:
                 return None
+        elif stat.S_ISDIR(st.st_mode):
+            # A directory in git's list is a submodule: its checked-out commit is its content.
+            return _submodule_commit(path)
         else:
             return None
         self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)

@@ -156,12 +156,13 @@ def select(
         if s not in proj.resolved_spaces:
             raise qik.errors.SpaceNotFound("space", s, proj.resolved_spaces)
     rs = runnables_for(names or qik.cmd.ls())
-    if not spaces and not names and (cwd_space := qik.space.for_cwd()):
+    explicit = set(names) & set(rs)  # runnables named one by one are always kept
+    if not spaces and (cwd_space := qik.space.for_cwd()):
         spaces = [cwd_space]
     if modules:
         rs = {n: r for n, r in rs.items() if r.module in modules}
     if spaces:
-        rs = {n: r for n, r in rs.items() if r.space in spaces}
+        rs = {n: r for n, r in rs.items() if r.space in spaces or n in explicit}
     if caches:
         rs = {n: r for n, r in rs.items() if r.cache in caches}
     if tags:

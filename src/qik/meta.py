@@ -178,8 +178,17 @@ def graph_cmd(commands: tuple[str, ...], fmt: str) -> None:
                     click.echo(f'  "{u}" -> "{n}";')
             click.echo("}")
         else:
+            shown: set[str] = set()
+            lines: list[str] = []
+
             def show(n: str, depth: int) -> None:
-                click.echo("  " * depth + n)
+                # A shared dependency is expanded once; later it is only named, so a
+                # diamond-shaped graph prints in linear, not exponential, size.
+                if n in shown and g.upstream[n]:
+                    lines.append("  " * depth + f"{n} (see above)")
+                    return
+                shown.add(n)
+                lines.append("  " * depth + n)
                 for u in g.upstream[n]:
                     show(u, depth + 1)
 
@@ -187,6 +196,7 @@ def graph_cmd(commands: tuple[str, ...], fmt: str) -> None:
             for n in g.order:
                 if not down[n]:
                     show(n, 0)
+            click.echo("\n".join(lines))
         return 0
 
     _run(go)

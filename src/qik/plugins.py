@@ -193,6 +193,10 @@ def _entry_points() -> list[tuple[str, str, str]]:
 def load_all(plugins: dict[str, Any], *, where: str, root: pathlib.Path) -> None:
     """Import every plugin so it registers its types, before the full decode."""
     _load_project_plugin(root)
+    if not isinstance(plugins, dict):
+        raise qik.errors.ConfigParse(
+            f'{where}: [plugins] must be a table of name = "package" - at "$.plugins"'
+        )
     for name, val in plugins.items():
         if isinstance(val, str):
             pyimport = val

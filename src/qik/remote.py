@@ -192,6 +192,16 @@ class Remote(Local):
 
     # ---- the hooks ----
 
+    def has_remote(self, *, runnable: Runnable, hash: str) -> bool:
+        """One HEAD-like lookup of the manifest; nothing is downloaded."""
+        if self._remote.down:
+            return False
+        try:
+            return self.remote_exists(self.manifest_name(runnable=runnable, hash=hash))
+        except Exception as exc:
+            self._failed("looking up", exc)
+            return False
+
     def on_miss(self, *, runnable: Runnable, hash: str) -> None:
         """Fetch the manifest by exact name, check it, then its blobs; the manifest last."""
         state = self._remote
@@ -213,7 +223,7 @@ class Remote(Local):
             return self._ignore(runnable, "its signature is missing or wrong")
         if unsafe := _unsafe_paths(manifest):
             return self._ignore(runnable, f'it names a path outside the project ("{unsafe}")')
-        digests = {a.digest for a in manifest.artifacts.values()}
+        digests = {a.digest for a in manifest.artifacts.values() if a.link is None}
         with state.lock:
             state.fetched |= digests
 
@@ -263,7 +273,7 @@ class Remote(Local):
                 state.present.add(digest)
 
         try:
-            transfer_map(push, sorted({a.digest for a in manifest.artifacts.values()}))
+            transfer_map(push, sorted({a.digest for a in manifest.artifacts.values() if a.link is None}))
             self.remote_put(self.manifest_name(runnable=runnable, hash=hash), msgspec.json.encode(manifest))
         except Exception as exc:
             self._failed("writing", exc)

@@ -154,10 +154,10 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
             files.add(self.resolved_venv.lock)
         return Inputs(
             spec=self.spec,
-            files=fp.digests(sorted(files)),
+            files=qik.fingerprint.printable_keys(fp.digests(sorted(files))),
             consts=self.consts,
             pydists=self.pydist_versions(),
-            upstream=self.upstream_artifacts(fp) if self.dep_runnables else {},
+            upstream=qik.fingerprint.printable_keys(self.upstream_artifacts(fp)) if self.dep_runnables else {},
         )
 
     def call(self) -> tuple[int, str]:

@@ -95,16 +95,20 @@ class Runner:
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
         with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", r.val],
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            # Start and register under one lock, after a last look at the stop flag, so a
+            # Ctrl-C never misses a child that was starting at that moment.
             with self._procs_lock:
+                if self._stop.is_set():
+                    return qik.cache.Result(code=130, log="", duration=0.0)
+                proc = subprocess.Popen(
+                    ["/bin/sh", "-c", r.val],
+                    cwd=self.root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
                 self._procs[proc.pid] = proc
             try:
                 assert proc.stdout is not None
@@ -137,8 +141,8 @@ class Runner:
         if not uncached:
             inputs = r.inputs(self.fp)
             key = inputs.key
-            if not self.force and (entry := cache.get(r, key)) is not None:
-                return self._replay(r, cache, key, entry.manifest)
+            if not self.force and (hit := self._lookup(r, cache, key)) is not None:
+                return hit
             if self.explain:
                 why = qik.explain.miss_reasons(r, cache, inputs, force=self.force)
         result = self._execute(r)
@@ -162,6 +166,19 @@ class Runner:
             why=why,
         )
 
+    def _lookup(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, key: str) -> Outcome | None:
+        """A replayed hit, or None: no entry, an entry the cache-when policy no longer
+        keeps (a stored failure after switching back to "success"), or one whose
+        artifacts cannot be restored (a blob pruned meanwhile)."""
+        entry = cache.get(r, key)
+        if entry is None or not qik.cache.should_cache(entry.manifest.code, r.cache_when):
+            return None
+        try:
+            return self._replay(r, cache, key, entry.manifest)
+        except OSError as exc:
+            qik.warnings.warn(f"cache {r.cache}: could not restore {r.name} ({exc}); running it")
+            return None
+
     def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, key: str, m: qik.cache.Manifest) -> Outcome:
         cache.restore(r, key, m)
         return Outcome(
@@ -182,11 +199,14 @@ class Runner:
         cache = qik.cache.load(r.cache)
         if self.force or self._stop.is_set() or type(cache) not in (qik.cache.Local, qik.cache.Repo):
             return None
+        if not os.path.isdir(cache.base_path(runnable=r, hash="0").parent):
+            # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
+            # (each read waits for the GIL the busy workers hold); a worker does it.
+            return None
         key = r.inputs(self.fp).key
-        if (entry := cache.get(r, key)) is None:
+        if (o := self._lookup(r, cache, key)) is None:
             return None
         self.console.started(r.name)
-        o = self._replay(r, cache, key, entry.manifest)
         self.console.finished(o)
         return o
 

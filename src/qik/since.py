@@ -35,15 +35,18 @@ def changed_files(ref: str) -> set[str]:
     return {n.decode("utf-8", "surrogateescape") for n in names if n}
 
 
-def watch_globs(r: qik.runnable.Runnable) -> list[str]:
-    """Globs whose changes mean the runnable's inputs changed (lock files stand in for pydists)."""
+def watch_globs(r: qik.runnable.Runnable, *, need_lock: bool = True) -> list[str]:
+    """Globs whose changes mean the runnable's inputs changed (lock files stand in for pydists).
+
+    ``--since`` needs a lock file to see pydist changes (``need_lock``); ``--watch`` does not.
+    """
     globs = {g for dep in r.deps for g in dep.since}
     if r.resolved_space:
         globs |= set(r.resolved_space.dotenv)
     venv = r.resolved_venv
     if venv is not None:
         globs |= venv.glob_deps
-        if r.pydists and not venv.lock:
+        if need_lock and r.pydists and not venv.lock:
             raise qik.errors.ConfigError(
                 f"--since cannot see pydist changes of {r.name}: its venv has no lock file.",
                 hint='Give the space\'s venv a lock file (venv = {type = "...", lock = "..."}) '
@@ -53,7 +56,8 @@ def watch_globs(r: qik.runnable.Runnable) -> list[str]:
 
 
 def matches(paths: Iterable[str], globs: list[str]) -> bool:
-    ordered = sorted(paths)
+    """Whether any of ``paths`` matches any glob; pass a sorted list to skip the sort."""
+    ordered = paths if isinstance(paths, list) else sorted(paths)
     return any(next(qik.fingerprint.match_sorted(ordered, g), None) is not None for g in globs)
 
 
@@ -72,7 +76,8 @@ def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:
 
 def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
     """Runnables of the graph whose inputs are touched by ``paths``, plus strict dependents."""
-    hit = {n for n, r in graph.runnables.items() if matches(paths, watch_globs(r))}
+    ordered = sorted(paths)
+    hit = {n for n, r in graph.runnables.items() if matches(ordered, watch_globs(r))}
     return strict_dependents(graph, hit)
 
 

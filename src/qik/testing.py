@@ -83,6 +83,7 @@ class Project:
             env=full_env,
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=timeout,
         )
         return Result(code=proc.returncode, out=proc.stdout, err=proc.stderr)

@@ -21,11 +21,13 @@ _SKIP = ("._qik/", ".git/")
 
 def _watch_globs(r: qik.runnable.Runnable) -> list[str]:
     # Upstream artifacts count too: when a dependency re-runs and rewrites them, so do we.
-    return [*qik.since.watch_globs(r), *(a for d in r.dep_runnables.values() for a in d.obj.artifacts)]
+    own = qik.since.watch_globs(r, need_lock=False)
+    return [*own, *(a for d in r.dep_runnables.values() for a in d.obj.artifacts)]
 
 
 def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
-    hit = {n for n, r in graph.runnables.items() if qik.since.matches(paths, _watch_globs(r))}
+    ordered = sorted(paths)
+    hit = {n for n, r in graph.runnables.items() if qik.since.matches(ordered, _watch_globs(r))}
     return qik.since.strict_dependents(graph, hit)
 
 
