@@ -95,21 +95,25 @@ class Runner:
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
         with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
-            # Start and register under one lock, after a last look at the stop flag, so a
-            # Ctrl-C never misses a child that was starting at that moment.
+            if self._stop.is_set():
+                return qik.cache.Result(code=130, log="", duration=0.0)
+            # Started outside the lock (workers spawn in parallel), then registered and the
+            # stop flag looked at again under it: stop() sets the flag before it takes the
+            # lock, so a child is either in its list or sees the flag here, never neither.
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", r.val],
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             with self._procs_lock:
-                if self._stop.is_set():
-                    return qik.cache.Result(code=130, log="", duration=0.0)
-                proc = subprocess.Popen(
-                    ["/bin/sh", "-c", r.val],
-                    cwd=self.root,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
                 self._procs[proc.pid] = proc
+                stopped = self._stop.is_set()
+            if stopped:
+                _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
             try:
                 assert proc.stdout is not None
                 for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
@@ -199,6 +203,7 @@ class Runner:
         cache = qik.cache.load(r.cache)
         if self.force or self._stop.is_set() or type(cache) not in (qik.cache.Local, qik.cache.Repo):
             return None
+        assert isinstance(cache, qik.cache.Local)  # what the line above says, for mypy
         if not os.path.isdir(cache.base_path(runnable=r, hash="0").parent):
             # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
             # (each read waits for the GIL the busy workers hold); a worker does it.
