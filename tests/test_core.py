@@ -12,24 +12,7 @@ import time
 import pytest
 
 from qik.testing import Project, init_repo
-
-BUILD = """
-[commands.build]
-exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built"
-deps = ["src/**.txt"]
-artifacts = ["out/all.txt"]
-
-[commands.use]
-exec = "cat out/all.txt"
-deps = [{type = "command", name = "build"}]
-"""
-
-
-def setup_build(p: Project) -> None:
-    p.write("qik.toml", BUILD)
-    p.write("src/a.txt", "alpha\n")
-    p.write(".gitignore", "out/\n")
-    p.commit()
+from shared import BUILD, setup_build
 
 
 def test_cold_then_cached(qik_project: Project) -> None:

@@ -10,23 +10,18 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from qik.testing import Project
+from shared import REMOTE_BUILD
 
 if TYPE_CHECKING:
     from conftest_s3 import S3
 
 pytest_plugins = ["conftest_s3"]
 
-BUILD = """
-[commands.build]
-exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built it"
-deps = ["src/**.txt"]
-artifacts = ["out/all.txt"]
-cache = "remote"
-"""
+
 
 
 def setup(p: Project, url: str, opts: str = "") -> None:
-    p.write("qik.toml", f'[plugins]\nfsspec = "qik.fsspec"\n\n[caches.remote]\ntype = "fsspec"\nurl = "{url}"\n{opts}\n{BUILD}')
+    p.write("qik.toml", f'[plugins]\nfsspec = "qik.fsspec"\n\n[caches.remote]\ntype = "fsspec"\nurl = "{url}"\n{opts}\n{REMOTE_BUILD}')
     p.write("src/a.txt", "alpha\n")
     p.write(".gitignore", "out/\n")
     p.commit()

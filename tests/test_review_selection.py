@@ -7,24 +7,7 @@ import shutil
 import pytest
 
 from qik.testing import Project
-
-BUILD = """
-[commands.build]
-exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built"
-deps = ["src/**.txt"]
-artifacts = ["out/all.txt"]
-
-[commands.use]
-exec = "cat out/all.txt"
-deps = [{type = "command", name = "build"}]
-"""
-
-
-def setup_build(p: Project) -> None:
-    p.write("qik.toml", BUILD)
-    p.write("src/a.txt", "alpha\n")
-    p.write(".gitignore", "out/\n")
-    p.commit()
+from shared import BUILD, setup_build
 
 
 def test_cache_status_cold_includes_dependents_of_cold_upstream(qik_project: Project) -> None:

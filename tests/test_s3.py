@@ -8,19 +8,14 @@ import subprocess
 
 from conftest_s3 import CREDS, S3, Server
 from qik.testing import Project
+from shared import REMOTE_BUILD
 
 pytest_plugins = ["conftest_s3"]
 
-BUILD = """
-[commands.build]
-exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built it"
-deps = ["src/**.txt"]
-artifacts = ["out/all.txt"]
-cache = "remote"
-"""
 
 
-def setup(p: Project, url: str, bucket: str, *, top: str = "", opts: str = "", cmds: str = BUILD) -> None:
+
+def setup(p: Project, url: str, bucket: str, *, top: str = "", opts: str = "", cmds: str = REMOTE_BUILD) -> None:
     p.env.update(CREDS)
     p.write("qik.toml", f"{top}\n[plugins]\ns3 = \"qik.s3\"\n\n[caches.remote]\ntype = \"s3\"\n"
             f"bucket = \"{bucket}\"\nprefix = \"team/cache\"\nendpoint-url = \"{url}\"\n{opts}\n{cmds}")
@@ -106,7 +101,7 @@ def test_missing_blob_is_a_miss(qik_project: Project, s3: S3) -> None:
     assert len(warnings(res.err)) == 1 and "missing" in res.err
 
 
-TWO = BUILD + """
+TWO = REMOTE_BUILD + """
 [commands.other]
 exec = "echo other"
 deps = ["src/**.txt"]

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -61,11 +62,9 @@ def link_digest(target: str) -> str:
 def _restore_link(dest: pathlib.Path, target: str) -> None:
     if dest.is_symlink() and os.readlink(dest) == target:
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.unlink(missing_ok=True)
-    os.symlink(target, tmp)
-    os.replace(tmp, dest)
+    with _atomic(dest, None) as tmp:
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
 
 
 class Manifest(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -100,32 +99,32 @@ class Result(msgspec.Struct, frozen=True):
     duration: float
 
 
-def write_atomic(path: pathlib.Path, data: bytes, mode: int | None = None) -> None:
-    """Write through a temporary file and ``os.replace``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def copy_atomic(src: pathlib.Path, dest: pathlib.Path, mode: int | None = None) -> None:
+@contextlib.contextmanager
+def _atomic(dest: pathlib.Path, mode: int | None) -> Iterator[pathlib.Path]:
+    """Yield a temporary path beside ``dest``; on success it replaces ``dest`` in one
+    ``os.replace``, so a reader never sees a half-written file. On failure it is removed."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        shutil.copyfile(src, tmp)
+        yield tmp
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: pathlib.Path, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with _atomic(path, mode) as tmp:
+        tmp.write_bytes(data)
+
+
+def copy_atomic(src: pathlib.Path, dest: pathlib.Path, mode: int | None = None) -> None:
+    """Copy ``src`` to ``dest`` atomically."""
+    with _atomic(dest, mode) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def should_cache(code: int, cache_when: str) -> bool:

@@ -1,0 +1,34 @@
+"""Projects several test files build the same way."""
+
+from __future__ import annotations
+
+from qik.testing import Project
+
+#: A command with an (ignored) artifact, and one that depends on it.
+BUILD = """
+[commands.build]
+exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built"
+deps = ["src/**.txt"]
+artifacts = ["out/all.txt"]
+
+[commands.use]
+exec = "cat out/all.txt"
+deps = [{type = "command", name = "build"}]
+"""
+
+#: The same build, stored in a cache named "remote" (the test defines it).
+REMOTE_BUILD = """
+[commands.build]
+exec = "mkdir -p out && cat src/*.txt > out/all.txt && echo built it"
+deps = ["src/**.txt"]
+artifacts = ["out/all.txt"]
+cache = "remote"
+"""
+
+
+def setup_build(p: Project, toml: str = BUILD) -> None:
+    """Write ``toml`` as qik.toml, one source file and a .gitignore of ``out/``; commit."""
+    p.write("qik.toml", toml)
+    p.write("src/a.txt", "alpha\n")
+    p.write(".gitignore", "out/\n")
+    p.commit()
