@@ -162,7 +162,7 @@ class Uncached(Cache):
         return "none"
 
 
-def _decode_manifest(path: pathlib.Path) -> Manifest | None:
+def _decode_manifest(path: str | pathlib.Path) -> Manifest | None:
     try:
         with open(path, "rb") as f:  # cheaper than Path.read_bytes, once per runnable
             return msgspec.json.decode(f.read(), type=Manifest)
@@ -206,8 +206,16 @@ class Local(Cache):
         """Whether a remote layer holds the entry (remote caches override this)."""
         return False
 
+    def _manifest_file(self, runnable: Runnable, hash: str) -> str | pathlib.Path:
+        """:meth:`manifest_path`, as a plain string when no subclass moved it (the hot
+        path of a warm run: no pathlib objects per runnable)."""
+        cls = type(self)
+        if cls.manifest_path is Local.manifest_path and cls.base_path is Local.base_path:
+            return f"{_cache_root()}/{runnable.slug}/{hash}/manifest.json"
+        return self.manifest_path(runnable=runnable, hash=hash)
+
     def _read(self, runnable: Runnable, hash: str) -> Manifest | None:
-        m = _decode_manifest(self.manifest_path(runnable=runnable, hash=hash))
+        m = _decode_manifest(self._manifest_file(runnable, hash))
         return m if m is not None and m.hash == hash else None
 
     def _verify(self, runnable: Runnable, hash: str, manifest: Manifest) -> str | None:
@@ -229,7 +237,7 @@ class Local(Cache):
         self.pre_get(runnable=runnable, hash=hash)
         manifest = self._read(runnable, hash)
         if manifest is not None:
-            _touch(self.manifest_path(runnable=runnable, hash=hash))
+            _touch(self._manifest_file(runnable, hash))
             return Entry(manifest=manifest, cache=self.type)
         try:
             self.on_miss(runnable=runnable, hash=hash)
@@ -321,7 +329,12 @@ class Local(Cache):
         return [m for _, m in sorted(found, key=lambda t: -t[0])]
 
 
-def _touch(path: pathlib.Path) -> None:
+@qik.func.cache
+def _cache_root() -> str:
+    return str(qik.conf.priv_work_dir() / "cache")
+
+
+def _touch(path: str | pathlib.Path) -> None:
     """Mark an entry used, for least-recently-used pruning."""
     with contextlib.suppress(OSError):
         os.utime(path)
