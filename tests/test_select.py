@@ -151,3 +151,56 @@ def test_watch_reruns_on_change(repo: Project) -> None:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=15)
     assert code == 130
+
+
+def test_since_in_a_shallow_clone_says_to_fetch(repo: Project, tmp_path) -> None:
+    import subprocess
+
+    repo.write("a/x.py", "a = 5\n")
+    repo.commit("second")
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.root}", str(clone)], check=True)
+    shallow = Project(clone)
+    res = shallow.qik("--since", "HEAD~1", "--ls")
+    assert res.code == 2 and "shallow" in res.err and "fetch" in res.err, res.text
+    assert res.out == ""  # never an empty selection
+
+
+def test_since_sees_pydist_changes_through_the_lock(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [spaces.default]
+    venv = {type = "active", lock = "reqs.lock"}
+
+    [pydist.versions]
+    tool = "1.0"
+
+    [commands.uses-tool]
+    exec = "echo tool"
+    deps = [{type = "pydist", name = "tool"}]
+
+    [commands.other]
+    exec = "echo other"
+    deps = ["other.txt"]
+    """)
+    p.write("reqs.lock", "tool==1.0\n")
+    p.write("other.txt", "x")
+    p.commit()
+    assert p.qik("--since", "HEAD", "--ls").out.split() == []
+    p.write("reqs.lock", "tool==2.0\n")
+    assert p.qik("--since", "HEAD", "--ls").out.split() == ["other", "uses-tool"]
+
+
+def test_since_with_pydist_deps_and_no_lock_is_an_error(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [pydist.versions]
+    tool = "1.0"
+
+    [commands.uses-tool]
+    exec = "echo tool"
+    deps = [{type = "pydist", name = "tool"}]
+    """)
+    p.commit()
+    res = p.qik("--since", "HEAD", "--ls")
+    assert res.code == 2 and "no lock file" in res.err and "Traceback" not in res.err, res.text
