@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ def watch(
         raise qik.errors.ExtraNotInstalled("watchfiles", "watch") from None
     root = str(qik.conf.root())
     run(graph)
-    print("qik: watching for changes (Ctrl-C to stop)", flush=True)
+    print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
 
     def keep(_change: Any, path: str) -> bool:
         rel = os.path.relpath(path, root).replace(os.sep, "/")
@@ -60,4 +61,4 @@ def watch(
         names = affected(graph, paths)
         if names:
             run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
-            print("qik: watching for changes (Ctrl-C to stop)", flush=True)
+            print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
