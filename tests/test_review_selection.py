@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from qik.testing import Project
 from shared import BUILD, setup_build
 
@@ -38,11 +36,6 @@ def test_cache_status_cold_ls_lists_only_cold(qik_project: Project) -> None:
     assert p.qik("--cache-status", "cold", "--ls").out.split() == ["use"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shard.duration reads the machine's own local cache: two CI jobs with different "
-    "._qik contents compute different partitions (runnables lost or run twice)",
-)
 def test_shards_agree_across_machines_with_different_local_caches(qik_project: Project) -> None:
     p = qik_project
     toml = "".join(

@@ -204,3 +204,23 @@ def test_since_with_pydist_deps_and_no_lock_is_an_error(qik_project: Project) ->
     p.commit()
     res = p.qik("--since", "HEAD", "--ls")
     assert res.code == 2 and "no lock file" in res.err and "Traceback" not in res.err, res.text
+
+
+def test_shards_balance_by_committed_durations(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", "".join(
+        f'[commands.c{i}]\nexec = "sleep {0.6 if i == 0 else 0}"\ndeps = ["src/**"]\n\n' for i in range(4)
+    ))
+    p.write("src/a.txt", "a\n")
+    p.commit()
+    # Without recorded durations every runnable weighs the same: two and two.
+    assert [len(p.qik("--ls", "--shard", f"{k}/2").out.split()) for k in (1, 2)] == [2, 2]
+    assert p.qik().ok
+    durations = p.qik(":durations").json()
+    assert durations["c0"] >= 0.5 and durations["c1"] < 0.5
+    assert p.qik(":durations", "--write").ok
+    p.commit("durations")
+    # The long one alone; the three short ones together. The file is not an input.
+    assert p.qik("--ls", "--shard", "1/2").out.split() == ["c0"]
+    assert p.qik("--ls", "--shard", "2/2").out.split() == ["c1", "c2", "c3"]
+    assert "4 cached" in p.qik().err

@@ -240,7 +240,10 @@ def git_files(root: str) -> list[str]:
         return _walk_files(root)
     files = {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
     # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
-    return sorted(f for f in files if not f.startswith(("._qik/", ".qik/cache/")))
+    # .qik/durations.json is --shard's metadata, not an input either.
+    return sorted(
+        f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
+    )
 
 
 def _submodule_commit(path: str) -> str | None:

@@ -153,6 +153,35 @@ def schema_cmd() -> None:
     _run(go)
 
 
+@cli.command(":durations")
+@click.argument("commands", nargs=-1)
+@click.option("--write", is_flag=True, help="Write .qik/durations.json (commit it) instead of printing.")
+def durations_cmd(commands: tuple[str, ...], write: bool) -> None:
+    """The durations the caches recorded, which --shard balances by once committed."""
+
+    def go() -> int:
+        import msgspec
+
+        import qik.cache
+        import qik.conf
+        import qik.graph
+        import qik.shard
+
+        _load()
+        found = qik.shard.recorded_durations(qik.graph.select(commands))
+        data = msgspec.json.format(msgspec.json.encode(dict(sorted(found.items())))).decode() + "\n"
+        if not write:
+            click.echo(data, nl=False)
+            return 0
+        path = qik.conf.pub_work_dir() / qik.shard.DURATIONS
+        merged = qik.shard.committed_durations() | found
+        qik.cache.write_atomic(path, msgspec.json.format(msgspec.json.encode(dict(sorted(merged.items())))) + b"\n")
+        click.echo(f"wrote {len(merged)} durations to {qik.conf.pub_work_dir(rel=True) / qik.shard.DURATIONS}", err=True)
+        return 0
+
+    _run(go)
+
+
 @cli.command(":graph")
 @click.argument("commands", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["tree", "dot", "json"]), default="tree")
