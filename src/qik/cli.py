@@ -282,7 +282,7 @@ _OPTIONS = [
     click.option("--cache", multiple=True, help="Select runnables using this cache (repeatable)."),
     click.option("--cache-status", type=click.Choice(["warm", "cold"]), help="Select by cache state."),
     click.option("--ls", is_flag=True, help="List the selected runnables instead of running them."),
-    click.option("--fail", is_flag=True, help="Exit 1 if anything is selected."),
+    click.option("--fail", is_flag=True, help="Run nothing; exit 1 if anything is selected."),
     click.option("-p", "--profile", help="Context profile."),
     click.option(
         "-v", "--verbosity", type=click.IntRange(0, 2), is_flag=False, flag_value=2,
@@ -310,7 +310,8 @@ def qik_cmd(**opts: Any) -> None:
     """Run commands of qik.toml, replaying cached results when nothing changed.
 
     With no COMMANDS, runs every command that is not hidden. Meta commands:
-    qik :plugins, qik :schema, qik :cache stats|prune|clear, qik :graph.
+    qik :plugins, qik :schema, qik :cache stats|prune|clear, qik :graph,
+    qik :durations (each with --help).
     """
     _guard(lambda: run_qik(opts), opts["debug"])
 
