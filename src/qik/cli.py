@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import click
 
@@ -56,23 +56,30 @@ def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
     sys.exit(code)
 
 
-def _status(runnables: list[Any], fp: Any) -> dict[str, str]:
-    """warm/cold/uncached per runnable, in dependency order, without running or fetching.
+class Status(NamedTuple):
+    state: str  # "warm", "cold" or "uncached"
+    key: str | None  # None when never cached
+
+
+def _status(runnables: list[Any], fp: Any) -> dict[str, Status]:
+    """State and key per runnable, in dependency order, without running or fetching.
 
     A runnable whose upstream is cold and has artifacts is cold too: the upstream will run
     and may rewrite what this one's key is computed from.
     """
     import qik.cache
 
-    out: dict[str, str] = {}
+    out: dict[str, Status] = {}
+    states: dict[str, str] = {}
     for r in runnables:
         cache = qik.cache.load(r.cache)
         if isinstance(cache, qik.cache.Uncached):
-            out[r.name] = "uncached"
-        elif _cold_upstream(r, out):
-            out[r.name] = "cold"
+            out[r.name] = Status("uncached", None)
         else:
-            out[r.name] = "warm" if cache.has(r, r.inputs(fp).key) else "cold"
+            key = r.inputs(fp).key
+            cold = _cold_upstream(r, states) or not cache.has(r, key)
+            out[r.name] = Status("cold" if cold else "warm", key)
+        states[r.name] = out[r.name].state
     return out
 
 
@@ -123,8 +130,12 @@ def _configure(opts: dict[str, Any]) -> Any:
     return rt
 
 
-def _select(rt: Any) -> Any:
-    """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order."""
+def _select(rt: Any) -> tuple[Any, dict[str, Status]]:
+    """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order.
+
+    Also returns the statuses computed for --cache-status (empty without it), so listing
+    them does not compute every key a second time.
+    """
     import qik.cache
     import qik.fingerprint
     import qik.graph
@@ -141,6 +152,7 @@ def _select(rt: Any) -> Any:
     )
     for name in {r.cache for r in graph.runnables.values()}:
         qik.cache.load(name)  # an unknown cache fails here, before anything runs
+    status: dict[str, Status] = {}
     if rt.since:
         graph = qik.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
@@ -148,14 +160,14 @@ def _select(rt: Any) -> Any:
         # qik does; never-cached ones are neither warm nor cold. What a kept runnable needs
         # comes along (unless isolated) so its inputs are restored before it runs.
         status = _status([graph.runnables[n] for n in graph.order], qik.fingerprint.current())
-        keep = [n for n in graph.order if status[n] == rt.cache_status]
+        keep = [n for n in graph.order if status[n].state == rt.cache_status]
         graph = qik.graph.restrict(graph, keep, isolated=rt.isolated)
     if rt.shard:
         graph = qik.shard.select(graph, rt.shard, isolated=rt.isolated)
-    return graph
+    return graph, status
 
 
-def _ls(rt: Any, graph: Any) -> int:
+def _ls(rt: Any, graph: Any, status: dict[str, Status]) -> int:
     import msgspec
 
     import qik.fingerprint
@@ -166,8 +178,8 @@ def _ls(rt: Any, graph: Any) -> int:
     # the upstream runnables a run would pull in are not "work left".
     listed = [n for n in graph.order if n in selected] if rt.cache_status else graph.order
     if rt.json:
-        status = _status([graph.runnables[n] for n in graph.order], fp)
-        rows = [_ls_row(graph.runnables[n], graph, status, fp) | {"selected": n in selected} for n in listed]
+        status = status or _status([graph.runnables[n] for n in graph.order], fp)
+        rows = [_ls_row(graph.runnables[n], graph, status[n]) | {"selected": n in selected} for n in listed]
         sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
     else:
         sys.stdout.write("".join(f"{n}\n" for n in listed))  # one write, not one per line
@@ -237,9 +249,9 @@ def run_qik(opts: dict[str, Any]) -> int:
     # every 700 allocations rescans them all (0.1 s of a warm run at 2,000 modules).
     gc.set_threshold(20_000, 50, 50)
     rt = _configure(opts)
-    graph = _select(rt)
+    graph, status = _select(rt)
     if rt.ls:
-        return _ls(rt, graph)
+        return _ls(rt, graph, status)
     if rt.fail:
         # Like upstream: --fail only asks "is anything selected?"; nothing runs.
         return 1 if graph.order else 0
@@ -253,10 +265,7 @@ def run_qik(opts: dict[str, Any]) -> int:
     return _execute(rt, graph)
 
 
-def _ls_row(r: Any, graph: Any, status: dict[str, str], fp: Any) -> dict[str, Any]:
-    import qik.cache
-
-    uncached = isinstance(qik.cache.load(r.cache), qik.cache.Uncached)
+def _ls_row(r: Any, graph: Any, status: Status) -> dict[str, Any]:
     return {
         "name": r.name,
         "command": r.cmd,
@@ -264,8 +273,8 @@ def _ls_row(r: Any, graph: Any, status: dict[str, str], fp: Any) -> dict[str, An
         "module": r.module,
         "space": r.space,
         "cache": r.cache,
-        "cache_status": status.get(r.name, "cold"),
-        "key": None if uncached else r.inputs(fp).key,
+        "cache_status": status.state,
+        "key": status.key,
         "deps": graph.upstream.get(r.name, []),
     }
 

@@ -49,10 +49,6 @@ class Outcome(msgspec.Struct, frozen=True):
     why: list[str] = []
 
 
-class Interrupted(Exception):
-    pass
-
-
 class Runner:
     def __init__(
         self,
@@ -128,13 +124,17 @@ class Runner:
         log = b"".join(chunks).decode("utf-8", "replace")
         return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
 
-    def process(self, r: qik.runnable.Runnable) -> Outcome:
-        """Run or replay one runnable and report it (from the worker, so output stays in order)."""
-        o = self._process(r)
+    def process(self, r: qik.runnable.Runnable, missed: qik.runnable.Inputs | None = None) -> Outcome:
+        """Run or replay one runnable and report it (from the worker, so output stays in order).
+
+        ``missed``: inputs whose lookup already missed on the scheduling thread, so the
+        worker neither computes them nor asks the cache again.
+        """
+        o = self._process(r, missed)
         self.console.finished(o)
         return o
 
-    def _process(self, r: qik.runnable.Runnable) -> Outcome:
+    def _process(self, r: qik.runnable.Runnable, missed: qik.runnable.Inputs | None = None) -> Outcome:
         if self._stop.is_set():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
@@ -143,9 +143,9 @@ class Runner:
         key = None
         why: list[str] = []
         if not uncached:
-            inputs = r.inputs(self.fp)
+            inputs = missed or r.inputs(self.fp)
             key = inputs.key
-            if not self.force and (hit := self._lookup(r, cache, key)) is not None:
+            if not self.force and missed is None and (hit := self._lookup(r, cache, key)) is not None:
                 return hit
             if self.explain:
                 why = qik.explain.miss_reasons(r, cache, inputs, force=self.force)
@@ -196,10 +196,10 @@ class Runner:
             log=m.log,
         )
 
-    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | None:
+    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | qik.runnable.Inputs | None:
         """Replay a hit of the local or repo cache on the scheduling thread, where it costs
-        less than a hand-off to a worker; None when a worker must take it (a miss, or a
-        remote cache that may fetch)."""
+        less than a hand-off to a worker. On a miss, the inputs it computed (a worker runs
+        the command with them); None when a worker must look (a remote cache may fetch)."""
         cache = qik.cache.load(r.cache)
         if self.force or self._stop.is_set() or type(cache) not in (qik.cache.Local, qik.cache.Repo):
             return None
@@ -208,9 +208,9 @@ class Runner:
             # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
             # (each read waits for the GIL the busy workers hold); a worker does it.
             return None
-        key = r.inputs(self.fp).key
-        if (o := self._lookup(r, cache, key)) is None:
-            return None
+        inputs = r.inputs(self.fp)
+        if (o := self._lookup(r, cache, inputs.key)) is None:
+            return inputs
         self.console.started(r.name)
         self.console.finished(o)
         return o
@@ -241,12 +241,13 @@ class Runner:
                     name = ready.popleft()
                     if name in outcomes:
                         continue
-                    if (hit := self.replay_local(g.runnables[name])) is not None:
+                    hit = self.replay_local(g.runnables[name])
+                    if isinstance(hit, Outcome):
                         fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
                         fut.set_result(hit)  # handled below like a worker's result
                         futures[fut] = name
                     else:
-                        futures[pool.submit(self.process, g.runnables[name])] = name
+                        futures[pool.submit(self.process, g.runnables[name], hit)] = name
                 if not futures:
                     continue
                 done, _ = concurrent.futures.wait(futures, timeout=0.1, return_when="FIRST_COMPLETED")
