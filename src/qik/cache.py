@@ -271,7 +271,8 @@ class Local(Cache):
                 continue
             copy_atomic(self.blob_path(runnable=runnable, hash=hash, digest=art.digest), dest, art.mode)
 
-    def _store_artifacts(self, runnable: Runnable, hash: str) -> dict[str, Artifact]:
+    def _scan_artifacts(self, runnable: Runnable) -> dict[str, Artifact]:
+        """The files (or links) the runnable's artifact globs match now, with digests."""
         fp = qik.fingerprint.current()
         artifacts = {}
         for pattern in runnable.artifacts:
@@ -282,15 +283,22 @@ class Local(Cache):
                 if not rel.isascii() and qik.fingerprint.printable(rel) != rel:
                     qik.warnings.warn(f'{runnable.name}: artifact "{qik.fingerprint.printable(rel)}" has a name that is not UTF-8; not stored')
                     continue
-                src = pathlib.Path(fp.root) / rel
-                st = src.lstat()
+                src = os.path.join(fp.root, rel)
+                st = os.lstat(src)
                 if stat.S_ISLNK(st.st_mode):
                     artifacts[rel] = Artifact(digest=digest, mode=0o777, link=os.readlink(src))
-                    continue
-                artifacts[rel] = Artifact(digest=digest, mode=stat.S_IMODE(st.st_mode), size=st.st_size)
-                blob = self.blob_path(runnable=runnable, hash=hash, digest=digest)
-                if not blob.exists():
-                    copy_atomic(src, blob)
+                else:
+                    artifacts[rel] = Artifact(digest=digest, mode=stat.S_IMODE(st.st_mode), size=st.st_size)
+        return artifacts
+
+    def _store_artifacts(self, runnable: Runnable, hash: str) -> dict[str, Artifact]:
+        """Scan the artifacts and copy each file's content into the entry's blobs."""
+        artifacts = self._scan_artifacts(runnable)
+        root = qik.conf.root()
+        for rel, art in artifacts.items():
+            blob = self.blob_path(runnable=runnable, hash=hash, digest=art.digest)
+            if art.link is None and not blob.exists():
+                copy_atomic(root / rel, blob)
         return artifacts
 
     def make_manifest(self, runnable: Runnable, hash: str, result: Result, inputs: Inputs | None) -> Manifest:
@@ -383,14 +391,7 @@ class Repo(Local):
         return manifest
 
     def _store_artifacts(self, runnable: Runnable, hash: str) -> dict[str, Artifact]:
-        fp = qik.fingerprint.current()
-        out = {}
-        for pattern in runnable.artifacts:
-            for rel in qik.fingerprint.fs_glob(fp.root, pattern):
-                if (digest := fp.digest(rel)) is not None:
-                    st = (pathlib.Path(fp.root) / rel).stat()
-                    out[rel] = Artifact(digest=digest, mode=stat.S_IMODE(st.st_mode), size=st.st_size)
-        return out
+        return self._scan_artifacts(runnable)  # the files themselves are committed
 
     def entries(self, runnable: Runnable) -> list[Manifest]:
         m = _decode_manifest(self.base_path(runnable=runnable, hash="") / "manifest.json")
