@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import qik.conf
 import qik.errors
@@ -74,10 +74,14 @@ def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:
     return out
 
 
-def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
-    """Runnables of the graph whose inputs are touched by ``paths``, plus strict dependents."""
+def affected(
+    graph: qik.graph.Graph,
+    paths: set[str],
+    globs: Callable[[qik.runnable.Runnable], list[str]] = watch_globs,
+) -> set[str]:
+    """Runnables of the graph whose ``globs`` match one of ``paths``, plus strict dependents."""
     ordered = sorted(paths)
-    hit = {n for n, r in graph.runnables.items() if matches(ordered, watch_globs(r))}
+    hit = {n for n, r in graph.runnables.items() if matches(ordered, globs(r))}
     return strict_dependents(graph, hit)
 
 

@@ -26,12 +26,6 @@ def _watch_globs(r: qik.runnable.Runnable) -> list[str]:
     return [*own, *(a for d in r.dep_runnables.values() for a in d.obj.artifacts)]
 
 
-def affected(graph: qik.graph.Graph, paths: set[str]) -> set[str]:
-    ordered = sorted(paths)
-    hit = {n for n, r in graph.runnables.items() if qik.since.matches(ordered, _watch_globs(r))}
-    return qik.since.strict_dependents(graph, hit)
-
-
 def watch(
     graph: qik.graph.Graph,
     run: Callable[[qik.graph.Graph], Any],
@@ -58,7 +52,7 @@ def watch(
     ):
         paths = {os.path.relpath(p, root).replace(os.sep, "/") for _, p in changes}
         qik.fingerprint.current().refresh()
-        names = affected(graph, paths)
+        names = qik.since.affected(graph, paths, _watch_globs)
         if names:
             run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
             print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
