@@ -302,11 +302,6 @@ class Project(Base, frozen=True):
             for name, loc in space.modules_by_name.items()
         }
 
-    @qik.func.cached_property
-    def plugins_by_name(self) -> dict[str, str]:
-        """Plugin name -> pyimport."""
-        return {name: plugin_pyimport(val) for name, val in self.plugins.items()}
-
 
 def plugin_pyimport(val: Any) -> str:
     if isinstance(val, str):

@@ -103,7 +103,7 @@ class CtxCast(ConfigError):
     code = "ctx-cast"
 
 
-EnvCast = CtxCast
+EnvCast = CtxCast  # upstream qik's name, kept for plugins written against it
 
 
 class UnconfiguredCtx(ConfigError):

@@ -93,23 +93,9 @@ class Space(msgspec.Struct, frozen=True, dict=True):
         return _root(self.conf)
 
     @qik.func.cached_property
-    def fenced(self) -> bool:
-        """Whether the space has a fence (``fence = true`` or a non-empty list)."""
-        return bool(self.conf.fence)
-
-    @qik.func.cached_property
     def fence(self) -> list[str]:
         """Paths inside the fence: the space's modules, listed paths, other spaces' fences."""
         return _fence(self.name, ())
-
-    @qik.func.cached_property
-    def fence_paths(self) -> list[str]:
-        return self.fence
-
-    @qik.func.cached_property
-    def fence_pyimports(self) -> list[str]:
-        """The fence as Python import paths (relative to ``[defaults] python-path``)."""
-        return sorted({qik.conf.pyimport(path) for path in self.fence})
 
 
 def _root(conf: qik.conf.Space) -> str | None:

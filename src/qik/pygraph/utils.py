@@ -47,10 +47,6 @@ def build_cmd_name() -> str:
     return cmd_name("build")
 
 
-def check_cmd_name() -> str:
-    return cmd_name("check")
-
-
 def cache(which: str) -> str:
     """The cache of a command: ``<which>-cache``, then ``cache``, then ``defaults.cache``."""
     c = conf()
