@@ -257,18 +257,26 @@ def test_runs_from_subfolder_at_project_root(qik_project: Project) -> None:
     assert res.ok and str(p.root.resolve()) in res.out
 
 
+def _rendezvous(me: str, others: str) -> str:
+    """A command that succeeds only if the ``others`` start while it runs (no timing)."""
+    wait = " && ".join(f"[ -f {o}.up ]" for o in others)
+    return f"touch {me}.up; for i in $(seq 40); do {wait} && exit 0; sleep 0.1; done; exit 1"
+
+
 def test_parallel_workers(qik_project: Project) -> None:
     p = qik_project
-    p.write("qik.toml", """
+    p.write("qik.toml", f"""
     [commands]
-    a = "sleep 1"
-    b = "sleep 1"
-    c = "sleep 1"
+    a = "{_rendezvous('a', 'bc')}"
+    b = "{_rendezvous('b', 'ac')}"
+    c = "{_rendezvous('c', 'ab')}"
     """)
     p.commit()
-    start = time.monotonic()
-    assert p.qik("-n", "3").ok
-    assert time.monotonic() - start < 2.5
+    assert p.qik("-n", "3").ok  # all three ran at once
+    for f in ("a.up", "b.up", "c.up"):
+        p.path(f).unlink()
+    res = p.qik("-n", "2")  # two workers: the third waits for a slot, so the others give up
+    assert res.code == 1 and "failed" in res.out
 
 
 def test_isolated_and_hidden(qik_project: Project) -> None:
