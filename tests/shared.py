@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from qik.testing import Project
 
 #: A command with an (ignored) artifact, and one that depends on it.
@@ -32,3 +34,14 @@ def setup_build(p: Project, toml: str = BUILD) -> None:
     p.write("src/a.txt", "alpha\n")
     p.write(".gitignore", "out/\n")
     p.commit()
+
+
+def wipe(p: Project) -> None:
+    """Forget everything local: the local cache and the artifacts under out/."""
+    shutil.rmtree(p.path("._qik"), ignore_errors=True)
+    shutil.rmtree(p.path("out"), ignore_errors=True)
+
+
+def warnings(err: str) -> list[str]:
+    """The warning lines of a run's stderr."""
+    return [line for line in err.splitlines() if line.startswith("qik: warning")]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
 import sys
 import textwrap
 from typing import TYPE_CHECKING
 
 from qik.testing import Project
-from shared import REMOTE_BUILD
+from shared import REMOTE_BUILD, warnings, wipe
 
 if TYPE_CHECKING:
     from conftest_s3 import S3
@@ -27,13 +26,8 @@ def setup(p: Project, url: str, opts: str = "") -> None:
     p.commit()
 
 
-def wipe(p: Project) -> None:
-    shutil.rmtree(p.path("._qik"), ignore_errors=True)
-    shutil.rmtree(p.path("out"), ignore_errors=True)
 
 
-def warnings(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("qik: warning")]
 
 
 def test_file_url_populate_hit_and_other_checkout(qik_project: Project, tmp_path: pathlib.Path) -> None:

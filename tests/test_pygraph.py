@@ -69,7 +69,7 @@ def test_transitive_edit_misses_unrelated_hits(qik_project: Project) -> None:
     assert status(p, "t")["t"] == "cached"
     p.write("c/__init__.py", "# runs on `import c.w`\n")  # parent packages run too
     assert status(p, "t")["t"] == "ran"
-    lock = p.read("._qik/pygraph/locks/default/a.json")
+    lock = p.read("._qik/artifacts/pygraph/locks/default/a.json")
     assert '"b/sub/deep.py"' in lock and '"c/unrelated.py"' not in lock
 
 
@@ -95,7 +95,7 @@ def test_type_checking_imports_kept_or_dropped(qik_project: Project) -> None:
     assert status(p, "t")["t"] == "ran"  # the lock lost d/typed.py
     p.write("d/typed.py", "class T: x = 2\n")
     assert status(p, "t")["t"] == "cached"
-    assert "d/typed.py" not in p.read("._qik/pygraph/locks/default/a.json")
+    assert "d/typed.py" not in p.read("._qik/artifacts/pygraph/locks/default/a.json")
 
 
 def fake_venv(root: pathlib.Path, version: str) -> pathlib.Path:
@@ -120,7 +120,7 @@ def test_pydist_version_change_misses(qik_project: Project, tmp_path: pathlib.Pa
     venv = str(fake_venv(tmp_path / "venv", "1.0"))
     env = {"VIRTUAL_ENV": venv}
     assert status(p, "t", env=env)["t"] == "ran"
-    assert '"fake-dist":"1.0"' in p.read("._qik/pygraph/locks/default/a.json")
+    assert '"fake-dist":"1.0"' in p.read("._qik/artifacts/pygraph/locks/default/a.json")
     assert status(p, "t", env=env)["t"] == "cached"
     fake_venv(tmp_path / "venv", "2.0")
     assert status(p, "t", env=env)["t"] == "ran"

@@ -65,10 +65,10 @@ def test_latest_entry_only_and_edited_artifact_misses(qik_project: Project) -> N
     p = qik_project
     setup(p)
     assert p.qik().ok
-    first = json.loads(p.read(MANIFEST))["hash"]
+    first = json.loads(p.read(MANIFEST))["key"]
     p.write("src/a.txt", "beta\n")
     assert "1 ran" in p.qik().err
-    assert json.loads(p.read(MANIFEST))["hash"] != first
+    assert json.loads(p.read(MANIFEST))["key"] != first
     assert [d.name for d in p.path(".qik/cache").iterdir()] == ["gen"]
     p.write(ART, "hand edited\n")
     res = p.qik()

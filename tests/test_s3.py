@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 from conftest_s3 import CREDS, S3, Server
 from qik.testing import Project
-from shared import REMOTE_BUILD
+from shared import REMOTE_BUILD, warnings, wipe
 
 pytest_plugins = ["conftest_s3"]
 
@@ -24,14 +23,8 @@ def setup(p: Project, url: str, bucket: str, *, top: str = "", opts: str = "", c
     p.commit()
 
 
-def wipe(p: Project) -> None:
-    """Forget everything local: the local cache and the artifacts."""
-    shutil.rmtree(p.path("._qik"), ignore_errors=True)
-    shutil.rmtree(p.path("out"), ignore_errors=True)
 
 
-def warnings(err: str) -> list[str]:
-    return [line for line in err.splitlines() if line.startswith("qik: warning")]
 
 
 def test_populate_then_hit_after_deleting_local(qik_project: Project, s3: S3) -> None:
@@ -147,8 +140,10 @@ SIGNED = 'signing-key = "{ctx.qik_key}"'
 
 def test_signing_unsigned_and_tampered_manifests_are_ignored(qik_project: Project, s3: S3) -> None:
     p = qik_project
-    setup(p, s3.url, s3.bucket, top=SIGNED_TOP, opts=SIGNED)
-    assert p.qik().ok  # no key: written unsigned
+    setup(p, s3.url, s3.bucket)
+    assert p.qik().ok  # a cache without a key: written unsigned
+    p.write("qik.toml", p.read("qik.toml").replace('endpoint-url', f"{SIGNED}\nendpoint-url").replace("[plugins]", f"{SIGNED_TOP}\n[plugins]"))
+    p.commit()
     wipe(p)
     key = {"QIK_KEY": "s3cret"}
     unsigned = p.qik(env=key)
@@ -171,6 +166,26 @@ def test_signing_unsigned_and_tampered_manifests_are_ignored(qik_project: Projec
     assert "signature" in warning
 
 
+def test_an_empty_signing_key_never_gives_unsigned_hits(qik_project: Project, s3: S3) -> None:
+    """A writer without the key is a configuration error; a read-only reader without it
+    gets no remote hits, unless it accepts unverifiable entries explicitly."""
+    p = qik_project
+    top = 'ctx = [{name = "qik_key", default = ""}, {name = "ro", default = "false"}, {name = "req", default = "true"}]'
+    setup(p, s3.url, s3.bucket, top=top, opts=SIGNED + '\nread-only = "{ctx.ro}"\nrequire-signature = "{ctx.req}"')
+    writer = p.qik()
+    assert writer.code == 2, writer.text
+    assert "signing-key is configured but empty" in writer.err and "Traceback" not in writer.err
+    assert p.qik(env={"QIK_KEY": "k"}).ok  # a trusted writer with the key
+    wipe(p)
+    reader = p.qik(env={"RO": "yes"})
+    assert reader.ok and "1 ran" in reader.err, reader.text
+    assert "remote entries are not used" in reader.err
+    wipe(p)
+    loose = p.qik(env={"RO": "on", "REQ": "no"})
+    assert loose.ok and "1 cached" in loose.err, loose.text
+    assert p.qik(env={"REQ": "false"}).code == 2  # only a read-only cache may say so
+
+
 def test_manifest_escaping_the_project_is_ignored(qik_project: Project, s3: S3) -> None:
     p = qik_project
     setup(p, s3.url, s3.bucket)
@@ -182,5 +197,5 @@ def test_manifest_escaping_the_project_is_ignored(qik_project: Project, s3: S3) 
     wipe(p)
     res = p.qik()
     assert res.ok and "1 ran" in res.err, res.text
-    assert "outside the project" in res.err
+    assert 'the artifact path "../escape.txt" is not a plain relative path' in res.err
     assert not (p.root.parent / "escape.txt").exists()

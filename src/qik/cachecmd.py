@@ -7,108 +7,12 @@ manifest's mtime, which a hit refreshes: pruning removes the least recently used
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
-import re
 import shutil
-import time
 
 import msgspec
 
-import qik.errors
-
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
-               "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_PARTIAL_AGE = 3600.0  # an entry without a manifest this old is a crashed write
-
-
-def parse_size(text: str) -> int:
-    """``"5GB"``, ``"500MiB"``, ``"100k"`` or a number of bytes."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
-    if not m or m.group(2).lower() not in _SIZE_UNITS:
-        raise qik.errors.UsageError(
-            f'Invalid size "{text}".', hint='Use a number with an optional unit: "500MB", "5GB", "1GiB".'
-        )
-    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
-
-
-def parse_age(text: str) -> float:
-    """``"30d"``, ``"12h"``, ``"90m"``, ``"2w"`` or a number of seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text))
-    if not m:
-        raise qik.errors.UsageError(
-            f'Invalid age "{text}".', hint='Use a number with a unit: "45s", "90m", "12h", "30d", "2w".'
-        )
-    return float(m.group(1)) * _AGE_UNITS[m.group(2) or "s"]
-
-
-def human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-class Entry(msgspec.Struct, frozen=True):
-    path: pathlib.Path
-    size: int
-    used: float  # last use (manifest mtime); the folder's mtime for a partial entry
-    complete: bool
-
-
-def _size(path: pathlib.Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file():
-                total += p.stat().st_size
-        except OSError:
-            pass
-    return total
-
-
-def entries(root: pathlib.Path) -> list[Entry]:
-    """The entries of a local cache folder, ``<root>/<runnable>/<key>/``."""
-    out = []
-    for runnable in sorted(root.iterdir()) if root.is_dir() else []:
-        for entry in sorted(runnable.iterdir()) if runnable.is_dir() else []:
-            if not entry.is_dir():
-                continue
-            manifest = entry / "manifest.json"
-            try:
-                st = manifest.stat()
-                used, complete = st.st_mtime, True
-            except OSError:
-                used, complete = entry.stat().st_mtime, False
-            out.append(Entry(path=entry, size=_size(entry), used=used, complete=complete))
-    return out
-
-
-def prune_dir(
-    root: pathlib.Path, *, max_size: int | None = None, max_age: float | None = None, now: float | None = None
-) -> list[Entry]:
-    """Remove entries older than ``max_age`` (by last use), then the least recently used
-    until the rest fits in ``max_size``, plus crashed partial writes. Returns the removed."""
-    now = time.time() if now is None else now
-    found = entries(root)
-    doomed = [e for e in found if not e.complete and now - e.used > _PARTIAL_AGE]
-    keep = [e for e in found if e.complete]
-    if max_age is not None:
-        doomed += [e for e in keep if now - e.used > max_age]
-        keep = [e for e in keep if now - e.used <= max_age]
-    if max_size is not None:
-        total = 0
-        for e in sorted(keep, key=lambda e: -e.used):  # most recently used first
-            total += e.size
-            if total > max_size:
-                doomed.append(e)
-    for e in doomed:
-        shutil.rmtree(e.path, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            e.path.parent.rmdir()  # the runnable's folder, once empty
-    return doomed
+from qik.cache.prune import entries, human, parse_age, parse_size, prune_dir
 
 
 def _local_root() -> pathlib.Path:
@@ -142,7 +46,6 @@ class Stat(msgspec.Struct, frozen=True):
 def stats(remote: bool = False) -> list[Stat]:
     """Entries and bytes of each cache. Remote caches are listed only when asked."""
     import qik.cache
-    import qik.remote
 
     out = []
     local = [e for e in entries(_local_root()) if e.complete]
@@ -153,10 +56,10 @@ def stats(remote: bool = False) -> list[Stat]:
         if name in ("local", "repo", "none"):
             continue
         cache = qik.cache.load(name)
-        if isinstance(cache, qik.remote.Remote):
+        if isinstance(cache, qik.cache.Layered) and cache.backend is not None:
             if remote:
                 try:
-                    n, size = cache.remote_usage()
+                    n, size = cache.usage()
                 except Exception as exc:  # down or refusing: say so on its row
                     out.append(Stat(name, cache_type(name), None, None, f"unreachable ({type(exc).__name__}: {exc})"))
                 else:
@@ -178,6 +81,7 @@ def main(action: str, names: tuple[str, ...], max_size: str | None, max_age: str
     import click
 
     import qik.cache
+    import qik.cache.prune
 
     _load()
     if action == "stats":
@@ -194,7 +98,7 @@ def main(action: str, names: tuple[str, ...], max_size: str | None, max_age: str
         size = parse_size(max_size) if max_size else None
         age = parse_age(max_age) if max_age else None
         if size is None and age is None:
-            size, age = qik.cache.local_bound()
+            size, age = qik.cache.prune.local_bound()
         if size is None and age is None:
             raise qik.errors.UsageError(
                 "Nothing to prune to: no bound given.",

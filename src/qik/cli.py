@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -22,6 +22,28 @@ def _fail(exc: qik.errors.QikError) -> NoReturn:
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
     sys.exit(exc.exit_code)
+
+
+def _finish() -> None:
+    """Before exiting: every queued upload is done (never left to interpreter shutdown),
+    then the local cache is pruned to its bound if this run stored anything."""
+    if "qik.cache" not in sys.modules:
+        return
+    import qik.cache.layered
+    import qik.cache.prune
+    import qik.cache.transfer
+
+    qik.cache.transfer.wait_uploads()
+    if qik.cache.layered.STORED:
+        qik.cache.prune.auto_prune()
+
+
+def _cancel_uploads() -> int:
+    if "qik.cache.transfer" not in sys.modules:
+        return 0
+    import qik.cache.transfer
+
+    return qik.cache.transfer.UPLOADS.cancel()
 
 
 class Terminated(KeyboardInterrupt):
@@ -44,51 +66,28 @@ def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
         signal.signal(sig, _on_signal)
     try:
         code = fn() or 0
+        _finish()
     except qik.errors.QikError as exc:
         if debug:
             raise
         _fail(exc)
     except KeyboardInterrupt as exc:
-        click.echo("qik: interrupted", err=True)
+        lost = _cancel_uploads()
+        click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
         sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130)
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(code)
 
 
-class Status(NamedTuple):
-    state: str  # "warm", "cold" or "uncached"
-    key: str | None  # None when never cached
+def _status(runnables: list[Any], fp: Any) -> dict[str, Any]:
+    """The decision per runnable, in dependency order, without running or fetching."""
+    import qik.decision
+
+    return qik.decision.decide_all(runnables, fp)
 
 
-def _status(runnables: list[Any], fp: Any) -> dict[str, Status]:
-    """State and key per runnable, in dependency order, without running or fetching.
-
-    A runnable whose upstream is cold and has artifacts is cold too: the upstream will run
-    and may rewrite what this one's key is computed from.
-    """
-    import qik.cache
-
-    out: dict[str, Status] = {}
-    states: dict[str, str] = {}
-    for r in runnables:
-        cache = qik.cache.load(r.cache)
-        if isinstance(cache, qik.cache.Uncached):
-            out[r.name] = Status("uncached", None)
-        else:
-            key = r.inputs(fp).key
-            cold = _cold_upstream(r, states) or not cache.has(r, key)
-            out[r.name] = Status("cold" if cold else "warm", key)
-        states[r.name] = out[r.name].state
-    return out
-
-
-def _cold_upstream(r: Any, status: dict[str, str]) -> str | None:
-    """The first upstream (already given a status) that will run and has artifacts."""
-    for name, dep in r.dep_runnables.items():
-        if status.get(name) in ("cold", "uncached") and dep.obj.artifacts:
-            return str(name)
-    return None
+_STATE = {"hit": "warm", "miss": "cold", "uncached": "uncached"}
 
 
 def _configure(opts: dict[str, Any]) -> Any:
@@ -130,7 +129,7 @@ def _configure(opts: dict[str, Any]) -> Any:
     return rt
 
 
-def _select(rt: Any) -> tuple[Any, dict[str, Status]]:
+def _select(rt: Any) -> tuple[Any, dict[str, Any]]:
     """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order.
 
     Also returns the statuses computed for --cache-status (empty without it), so listing
@@ -152,7 +151,7 @@ def _select(rt: Any) -> tuple[Any, dict[str, Status]]:
     )
     for name in {r.cache for r in graph.runnables.values()}:
         qik.cache.load(name)  # an unknown cache fails here, before anything runs
-    status: dict[str, Status] = {}
+    status: dict[str, Any] = {}
     if rt.since:
         graph = qik.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
@@ -160,14 +159,14 @@ def _select(rt: Any) -> tuple[Any, dict[str, Status]]:
         # qik does; never-cached ones are neither warm nor cold. What a kept runnable needs
         # comes along (unless isolated) so its inputs are restored before it runs.
         status = _status([graph.runnables[n] for n in graph.order], qik.fingerprint.current())
-        keep = [n for n in graph.order if status[n].state == rt.cache_status]
+        keep = [n for n in graph.order if _STATE[status[n].state] == rt.cache_status]
         graph = qik.graph.restrict(graph, keep, isolated=rt.isolated)
     if rt.shard:
         graph = qik.shard.select(graph, rt.shard, isolated=rt.isolated)
     return graph, status
 
 
-def _ls(rt: Any, graph: Any, status: dict[str, Status]) -> int:
+def _ls(rt: Any, graph: Any, status: dict[str, Any]) -> int:
     import msgspec
 
     import qik.fingerprint
@@ -190,24 +189,21 @@ def _ls(rt: Any, graph: Any, status: dict[str, Status]) -> int:
 def _explain(rt: Any, graph: Any) -> int:
     import msgspec
 
-    import qik.explain
+    import qik.decision
     import qik.fingerprint
 
     fp = qik.fingerprint.current()
-    found: list[Any] = []
-    misses: dict[str, str] = {}
-    for n in graph.order:
-        r = graph.runnables[n]
-        upstream = _cold_upstream(r, misses)
-        e = qik.explain.explain(r, fp, force=rt.force, upstream_miss=upstream)
-        misses[n] = "cold" if e.status == "miss" else "warm"
-        found.append(e)
+    found = qik.decision.decide_all([graph.runnables[n] for n in graph.order], fp, force=rt.force, explain=True)
+    rows: list[dict[str, Any]] = [
+        {"name": d.name, "status": "hit" if d.hit else "miss", "cache": d.cache, "key": d.key, "reasons": d.reasons}
+        for d in found.values()
+    ]
     if rt.json:
-        sys.stdout.write(msgspec.json.encode(found).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
     else:
-        for e in found:
-            click.echo(f"{e.name}: {e.status} ({e.cache})")
-            for why in e.reasons:
+        for row in rows:
+            click.echo(f"{row['name']}: {row['status']} ({row['cache']})")
+            for why in row["reasons"]:
                 click.echo(f"  - {why}")
     fp.save()
     return 0
@@ -265,7 +261,7 @@ def run_qik(opts: dict[str, Any]) -> int:
     return _execute(rt, graph)
 
 
-def _ls_row(r: Any, graph: Any, status: Status) -> dict[str, Any]:
+def _ls_row(r: Any, graph: Any, status: Any) -> dict[str, Any]:
     return {
         "name": r.name,
         "command": r.cmd,
@@ -273,7 +269,7 @@ def _ls_row(r: Any, graph: Any, status: Status) -> dict[str, Any]:
         "module": r.module,
         "space": r.space,
         "cache": r.cache,
-        "cache_status": status.state,
+        "cache_status": _STATE[status.state],
         "key": status.key,
         "deps": graph.upstream.get(r.name, []),
     }

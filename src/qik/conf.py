@@ -147,6 +147,26 @@ class NoneCacheConf(Cache, frozen=True, tag="none"):
     """Never cached."""
 
 
+class RemoteCacheConf(Cache, frozen=True, kw_only=True):
+    """Settings every remote cache type shares (subclass it for a remote type's config).
+
+    Boolean settings accept a template (``"{ctx.ro}"``) that must resolve to
+    true/false/1/0/yes/no/on/off.
+    """
+
+    read_only: Annotated[bool | str, _doc("Read, never write (pull-request jobs).")] = False
+    signing_key: Annotated[
+        str | None, _doc("HMAC-SHA256 key: sign manifests on write, accept only signed ones on read.")
+    ] = None
+    require_signature: Annotated[
+        bool | str | qik.unset.UnsetType,
+        _doc("false: a read-only cache whose signing-key is empty here accepts unverifiable entries."),
+    ] = qik.unset.UNSET
+    timeout: Annotated[float, msgspec.Meta(gt=0, description="Seconds to wait for a response.")] = 20.0
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0, description="Seconds to wait for a connection.")] = 5.0
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10, description="Retries after a failed request.")] = 1
+
+
 class ActiveVenv(Venv, frozen=True, tag="active", kw_only=True):
     """Whatever environment qik runs in; nothing is managed."""
 

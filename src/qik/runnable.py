@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -34,6 +34,12 @@ class Inputs(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
 
 class Runnable(msgspec.Struct, frozen=True, dict=True):
     """One concrete, cacheable invocation."""
+
+    #: True when the key includes the state of what the runnable itself produces (the uv
+    #: plugin's install keys on whether the venv exists): its result is stored under the
+    #: key computed after it ran. Otherwise the key is that of what the command saw, and a
+    #: change to its inputs during the run stores nothing.
+    key_after_run: ClassVar[bool] = False
 
     name: str
     cmd: str

@@ -24,7 +24,7 @@ import msgspec
 import qik.cache
 import qik.conf
 import qik.console
-import qik.explain
+import qik.decision
 import qik.fingerprint
 import qik.graph
 import qik.runnable
@@ -47,6 +47,13 @@ class Outcome(msgspec.Struct, frozen=True):
     reason: str = ""
     #: Why a cached runnable missed (only gathered at -v 2).
     why: list[str] = []
+
+
+class Missed(msgspec.Struct, frozen=True):
+    """A miss decided on the scheduling thread: the inputs (and key) and the reasons."""
+
+    inputs: qik.runnable.Inputs
+    reasons: list[str] = []
 
 
 class Runner:
@@ -124,42 +131,45 @@ class Runner:
         log = b"".join(chunks).decode("utf-8", "replace")
         return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
 
-    def process(self, r: qik.runnable.Runnable, missed: qik.runnable.Inputs | None = None) -> Outcome:
+    def process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
         """Run or replay one runnable and report it (from the worker, so output stays in order).
 
-        ``missed``: inputs whose lookup already missed on the scheduling thread, so the
-        worker neither computes them nor asks the cache again.
+        ``missed``: a miss already decided on the scheduling thread, so the worker neither
+        computes the inputs nor asks the cache again.
         """
         o = self._process(r, missed)
         self.console.finished(o)
         return o
 
-    def _process(self, r: qik.runnable.Runnable, missed: qik.runnable.Inputs | None = None) -> Outcome:
+    def _process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
         if self._stop.is_set():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
         cache = qik.cache.load(r.cache)
-        uncached = isinstance(cache, qik.cache.Uncached)
-        key = None
-        why: list[str] = []
-        if not uncached:
-            inputs = missed or r.inputs(self.fp)
-            key = inputs.key
-            if not self.force and missed is None and (hit := self._lookup(r, cache, key)) is not None:
-                return hit
-            if self.explain:
-                why = qik.explain.miss_reasons(r, cache, inputs, force=self.force)
+        if isinstance(cache, qik.cache.Uncached):
+            result = self._execute(r)
+            if self._stop.is_set():
+                return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
+            return self._ran(r, result, None, [])
+        if missed is not None:
+            inputs, why = missed.inputs, missed.reasons
+        else:
+            inputs = r.inputs(self.fp)
+            d, entry = qik.decision.decide(r, self.fp, inputs=inputs, force=self.force, fetch=True, explain=self.explain)
+            why = d.reasons
+            if entry is not None:
+                replayed = self._replay(r, cache, entry)
+                if isinstance(replayed, Outcome):
+                    return replayed
+                why = replayed
         result = self._execute(r)
         if self._stop.is_set():
             return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
-        if not uncached and qik.cache.should_cache(result.code, r.cache_when):
-            # Keyed again after the run, so a command that rewrites its inputs hits next time.
-            inputs = r.inputs(self.fp)
-            key = inputs.key
-            try:
-                cache.set(r, key, result, inputs)
-            except OSError as exc:
-                qik.warnings.warn(f"could not store {r.name} in cache {r.cache}: {exc}")
+        if qik.cache.should_cache(result.code, r.cache_when):
+            self._store(r, cache, inputs, result)
+        return self._ran(r, result, inputs.key, why)
+
+    def _ran(self, r: qik.runnable.Runnable, result: qik.cache.Result, key: str | None, why: list[str]) -> Outcome:
         return Outcome(
             name=r.name,
             status="failed" if result.code else "ran",
@@ -167,53 +177,67 @@ class Runner:
             duration=round(result.duration, 4),
             key=key,
             log=result.log,
-            why=why,
+            why=why if self.explain else [],
         )
 
-    def _lookup(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, key: str) -> Outcome | None:
-        """A replayed hit, or None: no entry, an entry the cache-when policy no longer
-        keeps (a stored failure after switching back to "success"), or one whose
-        artifacts cannot be restored (a blob pruned meanwhile)."""
-        entry = cache.get(r, key)
-        if entry is None or not qik.cache.should_cache(entry.manifest.code, r.cache_when):
-            return None
+    def _store(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, inputs: qik.runnable.Inputs, result: qik.cache.Result) -> None:
+        """Store the result under the key of what the command saw, unless its inputs changed
+        while it ran (then the next run misses and runs on what is really there)."""
+        after = r.inputs(self.fp)
+        if r.key_after_run:
+            inputs = after
+        elif after.key != inputs.key:
+            changed = qik.decision.diff(inputs, after)
+            shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+            qik.warnings.warn(f"{r.name}: its inputs changed while it ran ({shown}); the result is not cached")
+            return
         try:
-            return self._replay(r, cache, key, entry.manifest)
+            cache.store(r, inputs.key, result, inputs)
         except OSError as exc:
-            qik.warnings.warn(f"cache {r.cache}: could not restore {r.name} ({exc}); running it")
-            return None
+            qik.warnings.warn(f"could not store {r.name} in cache {r.cache}: {exc}", key=f"store:{r.cache}")
 
-    def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, key: str, m: qik.cache.Manifest) -> Outcome:
-        cache.restore(r, key, m)
+    def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, entry: qik.cache.Entry) -> Outcome | list[str]:
+        """The replayed hit, or why its entry could not be restored (it then runs)."""
+        m = entry.manifest
+        try:
+            cache.restore(r, entry)
+        except qik.cache.Untrusted as exc:  # the cache warned and removed the entry
+            return [f"the entry was ignored ({exc})"]
+        except (qik.cache.RestoreFailed, OSError) as exc:
+            qik.warnings.warn(f"cache {r.cache}: could not restore {r.name} ({exc}); running it")
+            return [f"the entry could not be restored ({exc})"]
         return Outcome(
             name=r.name,
             status="failed" if m.code else "cached",
             code=m.code,
             cached=True,
             duration=m.duration,
-            key=key,
+            key=m.key,
             source=r.cache,
             log=m.log,
         )
 
-    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | qik.runnable.Inputs | None:
+    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | Missed | None:
         """Replay a hit of the local or repo cache on the scheduling thread, where it costs
-        less than a hand-off to a worker. On a miss, the inputs it computed (a worker runs
-        the command with them); None when a worker must look (a remote cache may fetch)."""
+        less than a hand-off to a worker. On a miss, what was decided (a worker runs the
+        command with it); None when a worker must look (a remote cache may fetch)."""
         cache = qik.cache.load(r.cache)
-        if self.force or self._stop.is_set() or type(cache) not in (qik.cache.Local, qik.cache.Repo):
+        if self.force or self._stop.is_set() or cache.remote or isinstance(cache, qik.cache.Uncached):
             return None
-        assert isinstance(cache, qik.cache.Local)  # what the line above says, for mypy
-        if not os.path.isdir(cache.base_path(runnable=r, hash="0").parent):
+        if isinstance(cache, qik.cache.Layered) and not os.path.isdir(f"{cache.layer.root}/{r.slug}"):
             # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
             # (each read waits for the GIL the busy workers hold); a worker does it.
             return None
         inputs = r.inputs(self.fp)
-        if (o := self._lookup(r, cache, inputs.key)) is None:
-            return inputs
+        d, entry = qik.decision.decide(r, self.fp, inputs=inputs, fetch=True, explain=self.explain)
+        if entry is None:
+            return Missed(inputs=inputs, reasons=d.reasons)
+        replayed = self._replay(r, cache, entry)
+        if not isinstance(replayed, Outcome):
+            return Missed(inputs=inputs, reasons=replayed)
         self.console.started(r.name)
-        self.console.finished(o)
-        return o
+        self.console.finished(replayed)
+        return replayed
 
     # ---- the schedule ----
 

@@ -1,27 +1,38 @@
-"""The fsspec cache: a :class:`qik.remote.Remote` over any fsspec filesystem."""
+"""The fsspec backend: moves bytes through any fsspec filesystem."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-import pathlib
+import shutil
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 import qik.cache
+import qik.cache.remote
 import qik.ctx
 import qik.errors
-import qik.remote
 
 if TYPE_CHECKING:
     from qik.fsspec.qikplugin import FsspecConf
 
 _FILESYSTEMS: dict[str, tuple[Any, str]] = {}
 _FS_LOCK = threading.Lock()
+
+
+def _with_timeouts(url: str, options: dict[str, Any], conf: FsspecConf) -> dict[str, Any]:
+    """Explicit timeouts and retries for the filesystems that take them, unless given."""
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    opts = dict(options)
+    if protocol in ("s3", "s3a"):
+        cfg = dict(opts.get("config_kwargs") or {})
+        cfg.setdefault("connect_timeout", conf.connect_timeout)
+        cfg.setdefault("read_timeout", conf.timeout)
+        cfg.setdefault("retries", {"total_max_attempts": 1 + conf.retries, "mode": "standard"})
+        opts["config_kwargs"] = cfg
+    return opts
 
 
 def filesystem(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
@@ -36,13 +47,11 @@ def filesystem(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
         return _FILESYSTEMS[key]
 
 
-class FsspecCache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
-    """A cache at an fsspec URL (see :class:`qik.remote.Remote` for the layout)."""
+class FsspecRemote(qik.cache.Remote, frozen=True, dict=True):
+    """Objects under an fsspec URL."""
 
     url: str
     storage_options: dict[str, Any] = {}
-    read_only: bool = False
-    signing_key: str | None = None
 
     @property
     def fs(self) -> Any:
@@ -54,54 +63,60 @@ class FsspecCache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
         protocol = self.fs.protocol
         return "file" in (protocol if isinstance(protocol, tuple | list) else (protocol,))
 
-    def remote_prefix(self) -> str:
-        return filesystem(self.url, self.storage_options)[1]
+    def _path(self, name: str) -> str:
+        return f"{filesystem(self.url, self.storage_options)[1]}/{name}"
 
-    def remote_get(self, name: str) -> bytes | None:
+    def get(self, name: str) -> bytes | None:
         try:
-            return self.fs.cat_file(name)  # type: ignore[no-any-return]
+            return self.fs.cat_file(self._path(name))  # type: ignore[no-any-return]
         except FileNotFoundError:
             return None
 
-    def remote_put(self, name: str, data: bytes) -> None:
-        if self.local:
-            parent = name.rsplit("/", 1)[0]
-            self.fs.makedirs(parent, exist_ok=True)
-            tmp = f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, name)
-        else:
-            self.fs.pipe_file(name, data)
-
-    def remote_exists(self, name: str) -> bool:
-        return bool(self.fs.exists(name))
-
-    def remote_download(self, name: str, path: pathlib.Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    def _atomic(self, path: str, write: Any) -> None:
+        if not self.local:
+            write(path)
+            return
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            self.fs.get_file(name, str(tmp))
-            os.replace(tmp, path)
-        except FileNotFoundError:
-            raise qik.remote.RemoteMissing(name) from None
+            write(tmp)
+            self.fs.mv(tmp, path)
         finally:
-            tmp.unlink(missing_ok=True)
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
 
-    def remote_upload(self, path: pathlib.Path, name: str) -> None:
-        if self.local:
-            self.fs.makedirs(name.rsplit("/", 1)[0], exist_ok=True)
-            tmp = f"{name}.{os.getpid()}.{threading.get_ident()}.tmp"
-            self.fs.put_file(str(path), tmp)
-            self.fs.mv(tmp, name)
-        else:
-            self.fs.put_file(str(path), name)
+    def put(self, name: str, data: bytes) -> None:
+        self._atomic(self._path(name), lambda p: self.fs.pipe_file(p, data))
 
-    def remote_list(self) -> Iterable[tuple[str, int]]:
+    def delete(self, name: str) -> None:
+        self.fs.rm(self._path(name))
+
+    def list(self, prefix: str = "") -> Iterable[tuple[str, int]]:
+        root = filesystem(self.url, self.storage_options)[1]
         try:
-            found = self.fs.find(self.remote_prefix(), detail=True)
+            found = self.fs.find(root, detail=True)
         except FileNotFoundError:
             return []
-        return [(name, int(info.get("size") or 0)) for name, info in found.items()]
+        out = []
+        for path, info in found.items():
+            name = path[len(root) :].lstrip("/") if path.startswith(root) else path
+            if name.startswith(prefix):
+                out.append((name, int(info.get("size") or 0)))
+        return out
+
+    def exists(self, name: str) -> bool:
+        return bool(self.fs.exists(self._path(name)))
+
+    def download(self, name: str, out: qik.cache.remote.Sink) -> bool:
+        try:
+            with self.fs.open(self._path(name), "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def upload(self, path: str, name: str) -> None:
+        self._atomic(self._path(name), lambda p: self.fs.put_file(path, p))
 
 
 def _fmt(val: Any) -> Any:
@@ -114,14 +129,8 @@ def _fmt(val: Any) -> Any:
     return val
 
 
-def factory(name: str, conf: FsspecConf) -> FsspecCache:
+def factory(name: str, conf: FsspecConf) -> FsspecRemote:
     if importlib.util.find_spec("fsspec") is None:
         raise qik.errors.ExtraNotInstalled("fsspec", "fsspec")
-    read_only = conf.read_only if isinstance(conf.read_only, bool) else qik.ctx.format(conf.read_only)
-    key = qik.ctx.format(conf.signing_key) if conf.signing_key is not None else None
-    return FsspecCache(
-        url=qik.ctx.format(conf.url),
-        storage_options=_fmt(conf.storage_options),
-        read_only=qik.remote.truthy(read_only),
-        signing_key=None if key in (None, "", "None") else key,
-    )
+    url = qik.ctx.format(conf.url)
+    return FsspecRemote(url=url, storage_options=_with_timeouts(url, _fmt(conf.storage_options), conf))

@@ -13,7 +13,7 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class FsspecConf(qik.conf.Cache, frozen=True, tag="fsspec"):
+class FsspecConf(qik.conf.RemoteCacheConf, frozen=True, tag="fsspec"):
     """A cache at any fsspec URL (``s3://``, ``gcs://``, ``file://``, ``memory://``, ...),
     layered over the local cache. String values accept {ctx.x}."""
 
@@ -21,10 +21,6 @@ class FsspecConf(qik.conf.Cache, frozen=True, tag="fsspec"):
     storage_options: Annotated[
         dict[str, Any], _doc("Keyword arguments of the fsspec filesystem.")
     ] = {}
-    read_only: Annotated[bool | str, _doc("Read, never write (pull-request jobs).")] = False
-    signing_key: Annotated[
-        str | None, _doc("HMAC-SHA256 key: sign manifests on write, reject unsigned on read.")
-    ] = None
 
 
 qik.conf.register_type(FsspecConf, "qik.fsspec.cache.factory")

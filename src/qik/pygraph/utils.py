@@ -61,10 +61,11 @@ def cache(which: str) -> str:
 
 
 def work_dir(which: str) -> pathlib.Path:
-    """Where a command's output lives, relative to the root: ``.qik`` if its cache is
-    ``repo`` (so the file is committed with the cache), else ``._qik``."""
+    """Where a command's output lives, relative to the root: ``.qik/artifacts`` if its cache
+    is ``repo`` (so the file is committed with the cache), else ``._qik/artifacts`` (the
+    only folders of qik's own that a cache entry may restore)."""
     root = qik.conf.pub_work_dir(rel=True) if cache(which) == "repo" else qik.conf.priv_work_dir(rel=True)
-    return root / "pygraph"
+    return root / "artifacts" / "pygraph"
 
 
 def graph_path() -> pathlib.Path:

@@ -1,40 +1,29 @@
-"""The S3 cache: a :class:`qik.remote.Remote` that moves bytes with one boto3 client."""
+"""The S3 backend: moves bytes with one boto3 client per configuration and process."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import pathlib
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 import qik.cache
+import qik.cache.remote
 import qik.ctx
 import qik.errors
-import qik.remote
 
 if TYPE_CHECKING:
     from qik.s3.qikplugin import S3Conf
 
-_CLIENTS: dict[tuple[str | None, ...], Any] = {}
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 _MULTIPART = 64 << 20  # bigger blobs go through boto3's multipart transfer
 
 
-def client(
-    *,
-    region_name: str | None,
-    endpoint_url: str | None,
-    aws_access_key_id: str | None,
-    aws_secret_access_key: str | None,
-    aws_session_token: str | None,
-) -> Any:
+def client(**settings: Any) -> Any:
     """One boto3 client per configuration per process; clients are thread-safe, sessions
     are not, so the session is used once, under a lock."""
-    key = (region_name, endpoint_url, aws_access_key_id, aws_secret_access_key, aws_session_token)
+    key = tuple(sorted(settings.items()))
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
             try:
@@ -43,19 +32,18 @@ def client(
             except ImportError:
                 raise qik.errors.ExtraNotInstalled("boto3", "s3") from None
             session = boto3.session.Session(
-                aws_access_key_id=aws_access_key_id,
-                aws_secret_access_key=aws_secret_access_key,
-                aws_session_token=aws_session_token,
-                region_name=region_name,
+                aws_access_key_id=settings["aws_access_key_id"],
+                aws_secret_access_key=settings["aws_secret_access_key"],
+                aws_session_token=settings["aws_session_token"],
+                region_name=settings["region_name"],
             )
             config = botocore.config.Config(
                 max_pool_connections=32,
-                connect_timeout=5,
-                read_timeout=60,
-                # A remote that is down should cost seconds, not minutes.
-                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=settings["connect_timeout"],
+                read_timeout=settings["timeout"],
+                retries={"total_max_attempts": 1 + settings["retries"], "mode": "standard"},
             )
-            _CLIENTS[key] = session.client("s3", endpoint_url=endpoint_url, config=config)
+            _CLIENTS[key] = session.client("s3", endpoint_url=settings["endpoint_url"], config=config)
         return _CLIENTS[key]
 
 
@@ -65,8 +53,8 @@ def _not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class S3Cache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
-    """A cache in an S3 bucket (see :class:`qik.remote.Remote` for the layout)."""
+class S3Remote(qik.cache.Remote, frozen=True, dict=True):
+    """Objects in an S3 bucket, under ``prefix``."""
 
     bucket: str
     prefix: str = ""
@@ -75,8 +63,9 @@ class S3Cache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
-    read_only: bool = False
-    signing_key: str | None = None
+    connect_timeout: float = 5.0
+    timeout: float = 20.0
+    retries: int = 1
 
     @property
     def client(self) -> Any:
@@ -86,65 +75,65 @@ class S3Cache(msgspec.Struct, qik.remote.Remote, frozen=True, dict=True):
             aws_access_key_id=self.aws_access_key_id,
             aws_secret_access_key=self.aws_secret_access_key,
             aws_session_token=self.aws_session_token,
+            connect_timeout=self.connect_timeout,
+            timeout=self.timeout,
+            retries=self.retries,
         )
 
-    def remote_prefix(self) -> str:
-        return self.prefix.strip("/")
+    def _key(self, name: str) -> str:
+        prefix = self.prefix.strip("/")
+        return f"{prefix}/{name}" if prefix else name
 
-    def remote_get(self, name: str) -> bytes | None:
+    def get(self, name: str) -> bytes | None:
         try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=name)
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
             if _not_found(exc):
                 return None
             raise
         return resp["Body"].read()  # type: ignore[no-any-return]
 
-    def remote_put(self, name: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=name, Body=data)
+    def put(self, name: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
 
-    def remote_exists(self, name: str) -> bool:
+    def delete(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(name))
+
+    def list(self, prefix: str = "") -> Iterable[tuple[str, int]]:
+        base = self._key("")
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                yield obj["Key"][len(base) :], obj["Size"]
+
+    def exists(self, name: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=name)
+            self.client.head_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
             if _not_found(exc):
                 return False
             raise
         return True
 
-    def remote_download(self, name: str, path: pathlib.Path) -> None:
+    def download(self, name: str, out: qik.cache.remote.Sink) -> bool:
         try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=name)
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
             if _not_found(exc):
-                raise qik.remote.RemoteMissing(name) from None
+                return False
             raise
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in resp["Body"].iter_chunks(1 << 20):
-                    f.write(chunk)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        for chunk in resp["Body"].iter_chunks(1 << 20):
+            out.write(chunk)
+        return True
 
-    def remote_upload(self, path: pathlib.Path, name: str) -> None:
-        if path.stat().st_size > _MULTIPART:
-            self.client.upload_file(str(path), self.bucket, name)
+    def upload(self, path: str, name: str) -> None:
+        import os
+
+        if os.path.getsize(path) > _MULTIPART:
+            self.client.upload_file(path, self.bucket, self._key(name))
         else:
             with open(path, "rb") as f:
-                self.client.put_object(Bucket=self.bucket, Key=name, Body=f)
-
-    def remote_list(self) -> Iterable[tuple[str, int]]:
-        prefix = self.remote_prefix()
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{prefix}/" if prefix else ""
-        )
-        for page in pages:
-            for obj in page.get("Contents", []):
-                yield obj["Key"], obj["Size"]
+                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=f)
 
 
 def _opt(val: str | None) -> str | None:
@@ -155,11 +144,10 @@ def _opt(val: str | None) -> str | None:
     return None if out in ("", "None") else out
 
 
-def factory(name: str, conf: S3Conf) -> S3Cache:
+def factory(name: str, conf: S3Conf) -> S3Remote:
     if importlib.util.find_spec("boto3") is None:
         raise qik.errors.ExtraNotInstalled("boto3", "s3")
-    read_only = conf.read_only if isinstance(conf.read_only, bool) else qik.ctx.format(conf.read_only)
-    return S3Cache(
+    return S3Remote(
         bucket=qik.ctx.format(conf.bucket),
         prefix=qik.ctx.format(conf.prefix),
         region_name=_opt(conf.region_name),
@@ -167,6 +155,7 @@ def factory(name: str, conf: S3Conf) -> S3Cache:
         aws_access_key_id=_opt(conf.aws_access_key_id),
         aws_secret_access_key=_opt(conf.aws_secret_access_key),
         aws_session_token=_opt(conf.aws_session_token),
-        read_only=qik.remote.truthy(read_only),
-        signing_key=_opt(conf.signing_key),
+        connect_timeout=conf.connect_timeout,
+        timeout=conf.timeout,
+        retries=conf.retries,
     )

@@ -13,7 +13,7 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class S3Conf(qik.conf.Cache, frozen=True, tag="s3"):
+class S3Conf(qik.conf.RemoteCacheConf, frozen=True, tag="s3"):
     """A cache in an S3 bucket, layered over the local cache. Every value accepts {ctx.x};
     unset credentials fall back to boto3's usual chain (env vars, profile, instance role)."""
 
@@ -24,10 +24,6 @@ class S3Conf(qik.conf.Cache, frozen=True, tag="s3"):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
-    read_only: Annotated[bool | str, _doc("Read, never write (pull-request jobs).")] = False
-    signing_key: Annotated[
-        str | None, _doc("HMAC-SHA256 key: sign manifests on write, reject unsigned on read.")
-    ] = None
 
 
 qik.conf.register_type(S3Conf, "qik.s3.cache.factory")

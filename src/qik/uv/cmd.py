@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from typing import ClassVar
 
 import msgspec
 
@@ -42,6 +43,8 @@ class LockRunnable(qik.runnable.Runnable, frozen=True, dict=True):
 
 class InstallRunnable(qik.runnable.Runnable, frozen=True, dict=True):
     """``uv venv`` + ``uv pip sync`` of a space's lock into ``._qik/venv/<space>``."""
+
+    key_after_run: ClassVar[bool] = True  # keyed on the venv being there
 
     def inputs(self, fp: qik.fingerprint.Fingerprinter) -> qik.runnable.Inputs:
         inputs = super().inputs(fp)

@@ -1,0 +1,159 @@
+"""Thread pools for remote transfers, and the queue of uploads a run must finish.
+
+Workers are daemon threads: a transfer stuck on a stalled network never holds the process
+at exit once the run is over or interrupted. Uploads are never left to interpreter
+shutdown: the CLI waits for them explicitly (:meth:`Uploads.wait`) before it exits, and
+an interrupt cancels what has not started and says how many were lost.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Pool:
+    """A fixed set of daemon threads running submitted functions."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._workers:
+                t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, fn = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to whoever waits on the future
+                fut.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        if not self._threads:
+            self._start()
+        fut: Future[T] = Future()
+        self._queue.put((fut, fn))
+        return fut
+
+
+class Stalled(Exception):
+    """A remote call made no progress for its whole deadline (a stalled network)."""
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C) while a remote call was in flight."""
+
+
+#: Set when the run is stopping: remote waits give up at once.
+STOP = threading.Event()
+
+
+class Call:
+    """One remote call in flight; its function calls :meth:`touch` to show progress."""
+
+    def __init__(self, budget: float = 0.0) -> None:
+        self.budget = budget  # seconds allowed beyond the idle deadline (large uploads)
+        self.started: float | None = None
+        self.last = 0.0
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+
+def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float, pool: Pool | None = None) -> list[T]:
+    """Run ``fns[i](calls[i])`` in parallel on daemon threads and wait for all of them.
+
+    A call that shows no progress (no :meth:`Call.touch`) for ``idle`` seconds plus its
+    budget raises :class:`Stalled`; a set :data:`STOP` raises :class:`Interrupted`. Either
+    way the calls left running are abandoned: the run goes on without them. The first
+    exception of a call is raised once the others have ended.
+    """
+    pool = pool or CALLS
+
+    def start(fn: Callable[[Call], T], call: Call) -> Callable[[], T]:
+        def go() -> T:
+            call.started = call.last = time.monotonic()
+            return fn(call)
+
+        return go
+
+    futs = [pool.submit(start(fn, c)) for fn, c in zip(fns, calls, strict=True)]
+    while True:
+        if all(f.done() for f in futs):
+            return [f.result() for f in futs]
+        if STOP.is_set():
+            raise Interrupted("interrupted")
+        now = time.monotonic()
+        for c in calls:
+            if c.started is not None and now - c.last > idle + c.budget:
+                raise Stalled(f"no answer for {idle:.0f}s")
+        concurrent.futures.wait(futs, timeout=0.05)
+
+
+class Uploads:
+    """Uploads queued during a run; they overlap with the commands that follow."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._pending: list[Future[None]] = []
+
+    def add(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending.append(self._pool.submit(fn))
+
+    def pending(self) -> int:
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            return len(self._pending)
+
+    def wait(self, stop: threading.Event | None = None) -> int:
+        """Wait for every queued upload; with ``stop`` set meanwhile, cancel the rest.
+
+        Returns how many uploads did not finish (0 when all did).
+        """
+        while True:
+            with self._lock:
+                todo = [f for f in self._pending if not f.done()]
+                self._pending = todo
+            if not todo:
+                return 0
+            if stop is not None and stop.is_set():
+                return self.cancel()
+            time.sleep(0.02)
+
+    def cancel(self) -> int:
+        """Cancel queued uploads; return how many did not finish (running ones included)."""
+        with self._lock:
+            todo, self._pending = self._pending, []
+        for f in todo:
+            f.cancel()
+        return sum(1 for f in todo if f.cancelled() or not f.done())
+
+
+#: Shared by every remote cache of a process (a Session owns them once it exists).
+CALLS = Pool(32, "qik-remote")
+UPLOADS = Uploads(Pool(4, "qik-upload"))
+
+
+def wait_uploads(stop: threading.Event | None = None) -> int:
+    """Block until every queued upload is done; returns how many were not (see :meth:`Uploads.wait`)."""
+    return UPLOADS.wait(stop)
