@@ -199,3 +199,23 @@ def test_manifest_escaping_the_project_is_ignored(qik_project: Project, s3: S3) 
     assert res.ok and "1 ran" in res.err, res.text
     assert 'the artifact path "../escape.txt" is not a plain relative path' in res.err
     assert not (p.root.parent / "escape.txt").exists()
+
+
+def test_a_planted_entry_writes_nothing_outside_the_artifacts(qik_project: Project, s3: S3) -> None:
+    """A bucket writer lists qikplugin.py (code the next qik would import) and a git hook
+    beside the real artifact, reusing the digest of a real blob: nothing is restored."""
+    p = qik_project
+    setup(p, s3.url, s3.bucket)
+    assert p.qik().ok
+    (manifest,) = [k for k in s3.names() if k.endswith(".json")]
+    data = json.loads(s3.get(manifest))
+    real = data["artifacts"]["out/all.txt"]
+    for path in ("qikplugin.py", ".git/hooks/pre-commit"):
+        data["artifacts"] = {"out/all.txt": real, path: real | {"mode": 0o755}}
+        s3.put(manifest, json.dumps(data).encode())
+        wipe(p)
+        res = p.qik()
+        assert res.ok and "1 ran" in res.err, res.text
+        (warning,) = warnings(res.err)
+        assert "cache remote: ignored the entry of build" in warning, warning
+        assert not p.path(path).exists()
