@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 
 from qik.testing import Project
 
@@ -45,3 +47,13 @@ def wipe(p: Project) -> None:
 def warnings(err: str) -> list[str]:
     """The warning lines of a run's stderr."""
     return [line for line in err.splitlines() if line.startswith("qik: warning")]
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 20) -> bool:
+    """Poll ``pred`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 from qik.testing import Project
+from shared import wait_for
 
 
 def _pump(proc: subprocess.Popen[str]) -> list[str]:
@@ -26,13 +26,6 @@ def _pump(proc: subprocess.Popen[str]) -> list[str]:
     return lines
 
 
-def _wait_for(pred: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_watch_with_pydist_dep_survives_a_change(qik_project: Project) -> None:
@@ -47,10 +40,10 @@ def test_watch_with_pydist_dep_survives_a_change(qik_project: Project) -> None:
     proc = p.popen("--watch")
     lines = _pump(proc)
     try:
-        assert _wait_for(lambda: any("watching" in ln for ln in lines)), lines
+        assert wait_for(lambda: any("watching" in ln for ln in lines)), lines
         time.sleep(0.5)
         p.write("src/a.txt", "b\n")
-        assert _wait_for(lambda: sum("1 runnable" in ln for ln in lines) >= 2 or proc.poll() is not None), lines
+        assert wait_for(lambda: sum("1 runnable" in ln for ln in lines) >= 2 or proc.poll() is not None), lines
         assert proc.poll() is None, "".join(lines)
     finally:
         if proc.poll() is None:
@@ -65,7 +58,7 @@ def test_sigterm_ends_child_process_groups(qik_project: Project) -> None:
         [sys.executable, "-m", "qik"], cwd=p.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        assert _wait_for(lambda: p.path("child.pid").exists() and p.read("child.pid").strip() != "")
+        assert wait_for(lambda: p.path("child.pid").exists() and p.read("child.pid").strip() != "")
         child = int(p.read("child.pid"))
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
@@ -83,7 +76,7 @@ def test_sigterm_ends_child_process_groups(qik_project: Project) -> None:
             except FileNotFoundError:
                 return True
 
-        assert _wait_for(gone, timeout=5)
+        assert wait_for(gone, timeout=5)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -134,7 +127,7 @@ def test_ctrl_c_during_a_lookup_starts_no_new_command(qik_project: Project) -> N
     p.commit()
     proc = p.popen("-n", "2")
     try:
-        assert _wait_for(lambda: p.path("a.flag").exists())
+        assert wait_for(lambda: p.path("a.flag").exists())
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -149,3 +142,26 @@ def test_ctrl_c_during_a_lookup_starts_no_new_command(qik_project: Project) -> N
             if p.path(pid_file).exists() and p.read(pid_file).strip():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(int(p.read(pid_file)), signal.SIGKILL)
+
+
+def test_watch_reruns_after_an_edit_made_while_the_command_ran(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    [commands.c]
+    exec = "cat src/a.txt; touch started.flag; sleep 1.5"
+    deps = ["src/**"]
+    """)
+    p.write("src/a.txt", "old\n")
+    p.write(".gitignore", "started.flag\n")
+    p.commit()
+    proc = p.popen("--watch")
+    lines = _pump(proc)
+    try:
+        assert wait_for(lambda: p.path("started.flag").exists())
+        p.write("src/a.txt", "new\n")  # while it runs: its result must not be cached as "new"
+        assert wait_for(lambda: any(ln.strip() == "new" for ln in lines), 20), "".join(lines)
+        assert any("its inputs changed while it ran" in ln for ln in lines), "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)

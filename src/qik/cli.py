@@ -26,55 +26,42 @@ def _fail(exc: qik.errors.QikError) -> NoReturn:
 
 def _finish() -> None:
     """Before exiting: every queued upload is done (never left to interpreter shutdown),
-    then the local cache is pruned to its bound if this run stored anything."""
+    then the local cache is pruned to its bound if this run stored anything. A signal
+    meanwhile cancels the uploads left and says how many."""
     if "qik.cache" not in sys.modules:
         return
     import qik.cache.layered
     import qik.cache.prune
     import qik.cache.transfer
+    import qik.interrupt
 
-    qik.cache.transfer.wait_uploads()
+    qik.interrupt.AWARE.set()
+    lost = qik.cache.transfer.wait_uploads(qik.interrupt.STOP)
+    if qik.interrupt.STOP.is_set():
+        click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
+        sys.exit(qik.interrupt.Interrupted(qik.interrupt.signum()).code)
     if qik.cache.layered.STORED:
         qik.cache.prune.auto_prune()
 
 
-def _cancel_uploads() -> int:
-    if "qik.cache.transfer" not in sys.modules:
-        return 0
-    import qik.cache.transfer
-
-    return qik.cache.transfer.UPLOADS.cancel()
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (a CI job cancelled, a timeout): stop like Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Terminated(signum)
-
-
 def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
     """The one handler: QikError -> one line and its exit code; Ctrl-C -> 130, SIGTERM -> 143."""
-    import signal
+    import qik.interrupt
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _on_signal)
+    qik.interrupt.install()
     try:
         code = fn() or 0
+        qik.interrupt.check()  # a run that a signal stopped ends as interrupted
         _finish()
     except qik.errors.QikError as exc:
         if debug:
             raise
         _fail(exc)
     except KeyboardInterrupt as exc:
-        lost = _cancel_uploads()
-        click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
-        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130)
+        qik.interrupt.AWARE.set()  # a second signal from here on only sets KILL
+        _finish()
+        click.echo("qik: interrupted", err=True)
+        sys.exit(exc.code if isinstance(exc, qik.interrupt.Interrupted) else 130)
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(code)

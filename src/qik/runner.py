@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import Literal
@@ -27,6 +28,8 @@ import qik.console
 import qik.decision
 import qik.fingerprint
 import qik.graph
+import qik.interrupt
+import qik.pool
 import qik.runnable
 import qik.warnings
 
@@ -74,12 +77,19 @@ class Runner:
         self.fp = qik.fingerprint.current()
         self.root = str(qik.conf.root())
         self._stop = threading.Event()
+        self.grace = 3.0
+        self._kill_at = 0.0
+        self._abandon_at: float | None = None
+        self._reaper = Reaper()
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._procs_lock = threading.Lock()
         self._worker_ids: dict[int, int] = {}
         self.out_dir = qik.conf.priv_work_dir() / "out"
 
     # ---- one runnable ----
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set() or qik.interrupt.STOP.is_set()
 
     def _worker_id(self) -> int:
         ident = threading.get_ident()
@@ -98,7 +108,7 @@ class Runner:
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
         with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
-            if self._stop.is_set():
+            if self._stopped():
                 return qik.cache.Result(code=130, log="", duration=0.0)
             # Started outside the lock (workers spawn in parallel), then registered and the
             # stop flag looked at again under it: stop() sets the flag before it takes the
@@ -114,7 +124,8 @@ class Runner:
             )
             with self._procs_lock:
                 self._procs[proc.pid] = proc
-                stopped = self._stop.is_set()
+                stopped = self._stopped()
+            self._reaper.add(proc.pid)
             if stopped:
                 _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
             try:
@@ -128,6 +139,7 @@ class Runner:
             finally:
                 with self._procs_lock:
                     self._procs.pop(proc.pid, None)
+                self._reaper.remove(proc.pid)
         log = b"".join(chunks).decode("utf-8", "replace")
         return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
 
@@ -142,13 +154,13 @@ class Runner:
         return o
 
     def _process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
-        if self._stop.is_set():
+        if self._stopped():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
         cache = qik.cache.load(r.cache)
         if isinstance(cache, qik.cache.Uncached):
             result = self._execute(r)
-            if self._stop.is_set():
+            if self._stopped():
                 return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
             return self._ran(r, result, None, [])
         if missed is not None:
@@ -163,7 +175,7 @@ class Runner:
                     return replayed
                 why = replayed
         result = self._execute(r)
-        if self._stop.is_set():
+        if self._stopped():
             return Outcome(name=r.name, status="skipped", code=result.code, reason="interrupted")
         if qik.cache.should_cache(result.code, r.cache_when):
             self._store(r, cache, inputs, result)
@@ -222,7 +234,7 @@ class Runner:
         less than a hand-off to a worker. On a miss, what was decided (a worker runs the
         command with it); None when a worker must look (a remote cache may fetch)."""
         cache = qik.cache.load(r.cache)
-        if self.force or self._stop.is_set() or cache.remote or isinstance(cache, qik.cache.Uncached):
+        if self.force or self._stopped() or cache.remote or isinstance(cache, qik.cache.Uncached):
             return None
         if isinstance(cache, qik.cache.Layered) and not os.path.isdir(f"{cache.layer.root}/{r.slug}"):
             # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
@@ -242,13 +254,17 @@ class Runner:
     # ---- the schedule ----
 
     def run(self) -> list[Outcome]:
+        """Run the graph; on a signal (:mod:`qik.interrupt`), stop and return what ended.
+
+        The caller checks ``qik.interrupt.STOP`` afterwards to exit 130 (143 for SIGTERM).
+        """
         g = self.graph
         down = g.downstream
         waiting = {n: len(ups) for n, ups in g.upstream.items()}
         ready = collections.deque(n for n in g.order if waiting[n] == 0)
         outcomes: dict[str, Outcome] = {}
         self.console.begin(len(g.runnables))
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qik")
+        pool = qik.pool.Pool(self.workers, "qik-worker")
         futures: dict[concurrent.futures.Future[Outcome], str] = {}
 
         def skip(name: str, why: str) -> None:
@@ -258,10 +274,14 @@ class Runner:
                     self.console.finished(o)
                     skip(d, why)
 
+        aware = qik.interrupt.AWARE.is_set()
+        qik.interrupt.AWARE.set()  # from here on, signals only set events: this loop polls them
         try:
             while ready or futures:
+                if qik.interrupt.STOP.is_set() and (not futures or self._stopping()):
+                    break  # children are gone, or stuck workers are abandoned
                 # Two per worker in flight: a worker never idles while this thread wakes up.
-                while ready and len(futures) < 2 * self.workers:
+                while ready and len(futures) < 2 * self.workers and not self._stopped():
                     name = ready.popleft()
                     if name in outcomes:
                         continue
@@ -271,7 +291,8 @@ class Runner:
                         fut.set_result(hit)  # handled below like a worker's result
                         futures[fut] = name
                     else:
-                        futures[pool.submit(self.process, g.runnables[name], hit)] = name
+                        r = g.runnables[name]
+                        futures[pool.submit(lambda r=r, hit=hit: self.process(r, hit))] = name  # type: ignore[misc]
                 if not futures:
                     continue
                 done, _ = concurrent.futures.wait(futures, timeout=0.1, return_when="FIRST_COMPLETED")
@@ -287,27 +308,105 @@ class Runner:
                         waiting[d] -= 1
                         if waiting[d] == 0 and d not in outcomes:
                             ready.append(d)
-        except KeyboardInterrupt:
-            self.stop()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            self.fp.save()
+            if not aware:
+                qik.interrupt.AWARE.clear()
+            self._reaper.close()
+            with contextlib.suppress(OSError):
+                self.fp.save()
         return [outcomes[n] for n in g.order if n in outcomes]
 
-    def stop(self, grace: float = 3.0) -> None:
-        """End every child process group: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    def _stopping(self) -> bool:
+        """One step of stopping: SIGTERM every child process group, SIGKILL after the grace
+        (at once on a second signal); True once workers still running are to be abandoned."""
+        now = time.monotonic()
+        if not self._stop.is_set():
+            self._stop.set()  # under which no new child starts (see _execute)
+            self._signal_all(signal.SIGTERM)
+            self._kill_at = now + self.grace
+        if self._abandon_at is None and (qik.interrupt.KILL.is_set() or now >= self._kill_at):
+            self._signal_all(signal.SIGKILL)
+            self._abandon_at = now + 0.5
+        return self._abandon_at is not None and now >= self._abandon_at
+
+    def _signal_all(self, sig: int) -> None:
+        with self._procs_lock:
+            pids = list(self._procs)
+        for pid in pids:
+            _killpg(pid, sig)
+
+    def stop(self) -> None:
+        """End every child process group now: SIGTERM, then SIGKILL after the grace."""
         self._stop.set()
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
         with self._procs_lock:
             procs = list(self._procs.values())
-        for p in procs:
-            _killpg(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             _killpg(p.pid, signal.SIGKILL)
+
+
+_REAPER = r"""
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pg in groups:
+        try:
+            os.killpg(pg, sig)
+        except OSError:
+            pass
+    if groups and sig == signal.SIGTERM:
+        time.sleep(3)
+"""
+
+
+class Reaper:
+    """A watchdog process that ends the runner's child process groups if qik itself dies
+    (``kill -9``, the OOM killer): it holds a pipe from qik and, when the pipe closes with
+    groups still registered, sends them SIGTERM, then SIGKILL after 3 s. Started with the
+    first child; in its own session, so a terminal's Ctrl-C does not reach it."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._off = False
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            if self._off:
+                return
+            try:
+                if self._proc is None:
+                    self._proc = subprocess.Popen(
+                        [sys.executable, "-S", "-c", _REAPER],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                assert self._proc.stdin is not None
+                self._proc.stdin.write(line.encode())
+                self._proc.stdin.flush()
+            except OSError:
+                self._off = True  # no watchdog: children are still ended on every normal exit
+
+    def add(self, pid: int) -> None:
+        self._send(f"+{pid}\n")
+
+    def remove(self, pid: int) -> None:
+        self._send(f"-{pid}\n")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    self._proc.stdin.close()
+            self._proc = None
 
 
 def _killpg(pid: int, sig: int) -> None:

@@ -12,6 +12,7 @@ import qik.conf
 import qik.errors
 import qik.fingerprint
 import qik.graph
+import qik.interrupt
 import qik.since
 
 if TYPE_CHECKING:
@@ -34,25 +35,53 @@ def watch(
     stop: threading.Event | None = None,
     debounce_ms: int = 300,
 ) -> None:
-    """Run once, then again for each batch of changes, until Ctrl-C (or ``stop``)."""
+    """Run once, then again for each batch of changes, until Ctrl-C (or ``stop``).
+
+    The watcher starts before the first run and keeps listening while commands run, so an
+    edit made during a run (whose result is then not cached) triggers the next one.
+    """
     try:
         import watchfiles
     except ImportError:
         raise qik.errors.ExtraNotInstalled("watchfiles", "watch") from None
+    import queue
+
     root = str(qik.conf.root())
-    run(graph)
-    print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    stop = stop or threading.Event()
+    batches: queue.SimpleQueue[set[str]] = queue.SimpleQueue()
+    ready = threading.Event()
 
     def keep(_change: Any, path: str) -> bool:
         rel = os.path.relpath(path, root).replace(os.sep, "/")
         return not rel.startswith(_SKIP) and "/__pycache__/" not in f"/{rel}"
 
-    for changes in watchfiles.watch(
-        root, watch_filter=keep, debounce=debounce_ms, stop_event=stop, raise_interrupt=True
-    ):
-        paths = {os.path.relpath(p, root).replace(os.sep, "/") for _, p in changes}
-        qik.fingerprint.current().refresh()
-        names = qik.since.affected(graph, paths, _watch_globs)
-        if names:
-            run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
-            print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    def listen() -> None:
+        for changes in watchfiles.watch(
+            root, watch_filter=keep, debounce=debounce_ms, stop_event=stop, rust_timeout=200,
+            yield_on_timeout=True, raise_interrupt=False,
+        ):
+            ready.set()
+            if changes:
+                batches.put({os.path.relpath(p, root).replace(os.sep, "/") for _, p in changes})
+
+    threading.Thread(target=listen, name="qik-watch", daemon=True).start()
+    ready.wait(5)
+    qik.interrupt.AWARE.set()  # the loop below polls for Ctrl-C
+    try:
+        run(graph)
+        print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        while not stop.is_set():
+            qik.interrupt.check()
+            try:
+                paths = batches.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            while not batches.empty():  # everything that piled up while the last run ran
+                paths |= batches.get()
+            qik.fingerprint.current().refresh()
+            names = qik.since.affected(graph, paths, _watch_globs)
+            if names:
+                run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
+                print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    finally:
+        stop.set()

@@ -9,49 +9,16 @@ an interrupt cancels what has not started and says how many were lost.
 from __future__ import annotations
 
 import concurrent.futures
-import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar
+
+import qik.interrupt
+from qik.pool import Pool
 
 T = TypeVar("T")
-
-
-class Pool:
-    """A fixed set of daemon threads running submitted functions."""
-
-    def __init__(self, workers: int, name: str) -> None:
-        self._workers = workers
-        self._name = name
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-
-    def _start(self) -> None:
-        with self._lock:
-            while len(self._threads) < self._workers:
-                t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                t.start()
-                self._threads.append(t)
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            fut, fn = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # handed to whoever waits on the future
-                fut.set_exception(exc)
-
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        if not self._threads:
-            self._start()
-        fut: Future[T] = Future()
-        self._queue.put((fut, fn))
-        return fut
 
 
 class Stalled(Exception):
@@ -60,10 +27,6 @@ class Stalled(Exception):
 
 class Interrupted(Exception):
     """The run was stopped (Ctrl-C) while a remote call was in flight."""
-
-
-#: Set when the run is stopping: remote waits give up at once.
-STOP = threading.Event()
 
 
 class Call:
@@ -82,7 +45,7 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
     """Run ``fns[i](calls[i])`` in parallel on daemon threads and wait for all of them.
 
     A call that shows no progress (no :meth:`Call.touch`) for ``idle`` seconds plus its
-    budget raises :class:`Stalled`; a set :data:`STOP` raises :class:`Interrupted`. Either
+    budget raises :class:`Stalled`; a set :data:`qik.interrupt.STOP` raises :class:`Interrupted`. Either
     way the calls left running are abandoned: the run goes on without them. The first
     exception of a call is raised once the others have ended.
     """
@@ -99,7 +62,7 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
     while True:
         if all(f.done() for f in futs):
             return [f.result() for f in futs]
-        if STOP.is_set():
+        if qik.interrupt.STOP.is_set():
             raise Interrupted("interrupted")
         now = time.monotonic()
         for c in calls:

@@ -1,0 +1,50 @@
+"""A fixed set of daemon worker threads.
+
+Daemon threads never hold the process at exit: once a run is over or interrupted, a worker
+stuck on a stalled network or on a child that will not die is abandoned, not joined.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Pool:
+    """A fixed set of daemon threads running submitted functions."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._lock:
+            while len(self._threads) < self._workers:
+                t = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fut, fn = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to whoever waits on the future
+                fut.set_exception(exc)
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        if not self._threads:
+            self._start()
+        fut: Future[T] = Future()
+        self._queue.put((fut, fn))
+        return fut
