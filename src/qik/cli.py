@@ -83,7 +83,12 @@ def _configure(opts: dict[str, Any]) -> Any:
     import qik.ctx
 
     qik.conf.load()
-    qik.conf.ensure_priv_work_dir()
+    try:
+        qik.conf.ensure_priv_work_dir()
+    except OSError as exc:
+        import qik.warnings
+
+        qik.warnings.warn(f"{qik.conf.priv_work_dir(rel=True)} is not writable ({exc.strerror or exc}); results are not stored")
     if not opts["ls"] or opts["json"] or opts["cache_status"]:
         import qik.fingerprint
 

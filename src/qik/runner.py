@@ -96,52 +96,58 @@ class Runner:
         with self._procs_lock:
             return self._worker_ids.setdefault(ident, len(self._worker_ids) + 1)
 
+    def _write_log(self, r: qik.runnable.Runnable, data: bytes) -> None:
+        """``._qik/out/<runnable>.out``, written once when the runnable ends; a read-only
+        or full ``._qik`` costs a warning, not the run."""
+        try:
+            qik.cache.write_atomic(self.out_dir / f"{r.slug}.out", data)
+        except OSError as exc:
+            qik.warnings.warn(f"could not write {qik.conf.priv_work_dir(rel=True)}/out ({exc.strerror or exc})", key="out-dir")
+
     def _execute(self, r: qik.runnable.Runnable) -> qik.cache.Result:
         start = time.monotonic()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         if not r.shell:
             code, text = r.call()
-            (self.out_dir / f"{r.slug}.out").write_text(text)
+            self._write_log(r, text.encode())
             if self.console.stream and text:
                 self.console.output(text.encode())
             return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
-        with open(self.out_dir / f"{r.slug}.out", "wb") as log_file:
-            if self._stopped():
-                return qik.cache.Result(code=130, log="", duration=0.0)
-            # Started outside the lock (workers spawn in parallel), then registered and the
-            # stop flag looked at again under it: stop() sets the flag before it takes the
-            # lock, so a child is either in its list or sees the flag here, never neither.
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", r.val],
-                cwd=self.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        if self._stopped():
+            return qik.cache.Result(code=130, log="", duration=0.0)
+        # Started outside the lock (workers spawn in parallel), then registered and the
+        # stop flag looked at again under it: stop() sets the flag before it takes the
+        # lock, so a child is either in its list or sees the flag here, never neither.
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", r.val],
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        with self._procs_lock:
+            self._procs[proc.pid] = proc
+            stopped = self._stopped()
+        self._reaper.add(proc.pid)
+        if stopped:
+            _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
+        try:
+            assert proc.stdout is not None
+            for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
+                chunks.append(chunk)
+                if self.console.stream:
+                    self.console.output(chunk)
+            code = proc.wait()
+        finally:
             with self._procs_lock:
-                self._procs[proc.pid] = proc
-                stopped = self._stopped()
-            self._reaper.add(proc.pid)
-            if stopped:
-                _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
-            try:
-                assert proc.stdout is not None
-                for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
-                    chunks.append(chunk)
-                    log_file.write(chunk)
-                    if self.console.stream:
-                        self.console.output(chunk)
-                code = proc.wait()
-            finally:
-                with self._procs_lock:
-                    self._procs.pop(proc.pid, None)
-                self._reaper.remove(proc.pid)
-        log = b"".join(chunks).decode("utf-8", "replace")
-        return qik.cache.Result(code=code, log=log, duration=time.monotonic() - start)
+                self._procs.pop(proc.pid, None)
+            self._reaper.remove(proc.pid)
+        data = b"".join(chunks)
+        self._write_log(r, data)
+        return qik.cache.Result(code=code, log=data.decode("utf-8", "replace"), duration=time.monotonic() - start)
 
     def process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
         """Run or replay one runnable and report it (from the worker, so output stays in order).
@@ -206,7 +212,10 @@ class Runner:
         try:
             cache.store(r, inputs.key, result, inputs)
         except OSError as exc:
-            qik.warnings.warn(f"could not store {r.name} in cache {r.cache}: {exc}", key=f"store:{r.cache}")
+            qik.warnings.warn(
+                f"could not store {r.name} in cache {r.cache} ({exc.strerror or exc}); results are not stored",
+                key=f"store:{r.cache}",
+            )
 
     def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, entry: qik.cache.Entry) -> Outcome | list[str]:
         """The replayed hit, or why its entry could not be restored (it then runs)."""

@@ -421,6 +421,13 @@ class Layered(Cache):
     # ---- store ----
 
     def store(self, runnable: Runnable, key: str, result: Result, inputs: Inputs | None = None) -> Manifest | None:
+        try:
+            return self._store(runnable, key, result, inputs)
+        except BaseException:
+            self.layer.remove(runnable.slug, key)  # never a half-written entry (a full disk)
+            raise
+
+    def _store(self, runnable: Runnable, key: str, result: Result, inputs: Inputs | None) -> Manifest:
         manifest = Manifest(
             name=runnable.name,
             key=key,
