@@ -89,7 +89,8 @@ def test_json_ls_and_run(repo: Project) -> None:
     assert run.ok
     results = {r["name"]: r for r in run.json()["results"]}
     assert results["pack"]["status"] == "ran" and results["pack"]["code"] == 0
-    assert "lint a" not in run.out  # logs go to stderr with --json
+    assert "lint a" in run.err  # logs go to stderr with --json
+    assert results["lint#a"]["log"] == "lint a\n"  # and into each result
     again = {r["name"]: r for r in repo.qik("--json").json()["results"]}
     assert again["lint#a"]["cached"] is True and again["lint#a"]["key"] == by["lint#a"]["key"]
 

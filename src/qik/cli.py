@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -22,6 +23,24 @@ def _fail(exc: qik.errors.QikError) -> NoReturn:
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
     sys.exit(exc.exit_code)
+
+
+_T0 = time.monotonic()
+
+
+def _elapsed() -> float:
+    """Seconds since this process started (Python's start-up included, where /proc says)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            up = float(f.read().split()[0])
+        took = up - ticks / os.sysconf("SC_CLK_TCK")
+        if 0 <= took < 86400:
+            return took
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.monotonic() - _T0
 
 
 def _finish() -> None:
@@ -202,8 +221,6 @@ def _explain(rt: Any, graph: Any) -> int:
 
 
 def _execute(rt: Any, graph: Any) -> int:
-    import time
-
     import msgspec
 
     import qik.console
@@ -215,15 +232,16 @@ def _execute(rt: Any, graph: Any) -> int:
         stream=len(graph.order) == 1 or rt.workers == 1,
         progress=rt.logger != "stdout",
     )
-    start = time.monotonic()
     runner = qik.runner.Runner(
         graph, workers=rt.workers, force=rt.force, console=console, explain=rt.verbosity >= 2
     )
-    outcomes = runner.run()
-    console.summary(outcomes, time.monotonic() - start)
+    try:
+        outcomes = runner.run()
+    finally:
+        console.end()
+    console.summary(outcomes, _elapsed())
     if rt.json:
-        results = [msgspec.structs.replace(o, log="") for o in outcomes]
-        sys.stdout.write(msgspec.json.encode({"results": results}).decode() + "\n")
+        sys.stdout.write(msgspec.json.encode({"results": outcomes}).decode() + "\n")
         sys.stdout.flush()
     if any(o.code or o.status == "skipped" for o in outcomes):
         return 1

@@ -29,6 +29,7 @@ import msgspec
 
 import qik.conf
 import qik.fingerprint
+import qik.progress
 import qik.warnings
 from qik.cache import files, restore
 from qik.cache.manifest import (
@@ -342,7 +343,13 @@ class Layered(Cache):
             finally:
                 os.close(dfd)
 
-        self._call([lambda call, d=d: fetch(d, call) for d in sorted(paths)])  # type: ignore[misc]
+        with qik.progress.task(f"fetch {runnable.name}", total=len(paths)) as progress:
+
+            def one(digest: str, call: Call) -> None:
+                fetch(digest, call)
+                progress.advance()
+
+            self._call([lambda call, d=d: one(d, call) for d in sorted(paths)])  # type: ignore[misc]
 
     def _fetch_hooks(self, runnable: Runnable, key: str) -> tuple[Entry | None, str]:
         """A plugin-guide cache: ``on_miss`` fills a staging folder, checked before use."""
@@ -506,9 +513,16 @@ class Layered(Cache):
 
         blobs = sorted({a.digest: a.size for a in manifest.artifacts.values() if a.link is None}.items())
         try:
-            # A large upload may take longer than the idle deadline: 1 s per MB on top.
-            self._call([lambda call, d=d: push(d, call) for d, _ in blobs], budgets=[n / 1e6 for _, n in blobs])  # type: ignore[misc]
-            self._call([lambda call: backend.put(f"{runnable.slug}/{key}.json", msgspec.json.encode(manifest))])
+            with qik.progress.task(f"upload {runnable.name}", total=len(blobs) + 1) as progress:
+
+                def one(digest: str, call: Call) -> None:
+                    push(digest, call)
+                    progress.advance()
+
+                # A large upload may take longer than the idle deadline: 1 s per MB on top.
+                self._call([lambda call, d=d: one(d, call) for d, _ in blobs], budgets=[n / 1e6 for _, n in blobs])  # type: ignore[misc]
+                self._call([lambda call: backend.put(f"{runnable.slug}/{key}.json", msgspec.json.encode(manifest))])
+                progress.advance()
         except Interrupted:
             return
         except Exception as exc:

@@ -25,6 +25,7 @@ import qik.ctx
 import qik.dep
 import qik.errors
 import qik.fingerprint
+import qik.progress
 import qik.runnable
 from qik.uv import utils
 from qik.uv import venv as uv_venv
@@ -169,6 +170,11 @@ def _run(argv: list[str], log: list[str]) -> int:
 
 def install(runnable: qik.runnable.Runnable) -> tuple[int, str]:
     """Create the venv (again, if its Python request changed) and sync it to the lock."""
+    with qik.progress.task(f"install the venv of {runnable.args['space']}", total=2) as progress:
+        return _install(runnable, progress)
+
+
+def _install(runnable: qik.runnable.Runnable, progress: qik.progress.Task) -> tuple[int, str]:
     venv = uv_venv.load(runnable.args["space"])
     uv = utils.uv_bin()
     venv.marker.unlink(missing_ok=True)  # an interrupted sync must not look finished
@@ -182,12 +188,16 @@ def install(runnable: qik.runnable.Runnable) -> tuple[int, str]:
         shutil.rmtree(venv.dir)
     log: list[str] = []
     python = ["--python", request] if request else []
+    progress.note("uv venv")
     if code := _run([uv, "venv", "--quiet", "--allow-existing", *python, str(venv.dir)], log):
         return code, "".join(log)
+    progress.advance()
     qik.cache.write_atomic(request_file, request.encode())
     sync = [uv, "pip", "sync", "--python", str(venv.dir), *utils.index_args(), venv.lock]
+    progress.note("uv pip sync")
     if code := _run(sync, log):
         return code, "".join(log)
+    progress.advance()
     synced = qik.fingerprint.file_digest(str(qik.conf.root() / venv.lock))
     qik.cache.write_atomic(venv.marker, synced.encode())
     return 0, "".join(log)
