@@ -79,7 +79,24 @@ def file_digest(path: str, size: int = _CHUNK) -> str:
 
 # ---- globs ----
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
+_GLOB_CHARS = re.compile(r"[*?\[\\]")
+
+# POSIX classes of git's wildmatch (ASCII only, as git's own ctype table).
+_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "blank": " \\t",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\r ",
+    "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+_NEVER = "(?!)"
 
 
 Matcher = Callable[[str], bool]
@@ -90,6 +107,88 @@ def _normalize(pattern: str) -> str:
     while pat.startswith("./"):
         pat = pat[2:]
     return pat.lstrip("/")
+
+
+def _bracket(glob: str, i: int) -> tuple[str, int] | None:
+    """The regex of the bracket expression opening at ``glob[i]`` and the index past it.
+
+    Git's wildmatch rules: ``!`` or ``^`` first negates, ``]`` first (after the negation)
+    is a member, a backslash escapes the next character, ``a-z`` is a range (a reversed
+    one adds nothing), ``[:alpha:]`` is a POSIX class (an unknown one matches nothing, as
+    the whole pattern does in git), and no class matches ``/``. None when the bracket is
+    never closed: its ``[`` is then a literal character.
+    """
+    n = len(glob)
+    j = i + 1
+    negated = j < n and glob[j] in "!^"
+    if negated:
+        j += 1
+    parts: list[str] = []
+    prev = ""  # the last single member: a "-" after it makes a range
+    first = True
+    while j < n:
+        c = glob[j]
+        if c == "]" and not first:
+            body = "".join(parts)
+            if negated:
+                return f"[^/{body}]", j + 1
+            return (f"(?!/)[{body}]" if body else _NEVER), j + 1
+        first = False
+        if c == "\\":
+            j += 1
+            if j == n:
+                return None
+            prev = glob[j]
+            parts.append(re.escape(prev))
+        elif c == "-" and prev and j + 1 < n and glob[j + 1] != "]":
+            j += 1
+            hi = glob[j]
+            if hi == "\\":
+                j += 1
+                if j == n:
+                    return None
+                hi = glob[j]
+            if prev <= hi:
+                parts.append(f"{re.escape(prev)}-{re.escape(hi)}")
+            prev = ""
+        elif c == "[" and glob.startswith(":", j + 1):
+            end = glob.find("]", j + 2)
+            if end == -1:
+                return None
+            name = glob[j + 2 : end]
+            if not name.endswith(":"):  # no ":]": the "[" is a member
+                prev = "["
+                parts.append(r"\[")
+            elif (cls := _CLASSES.get(name[:-1])) is None:
+                return _NEVER, end + 1
+            else:
+                parts.append(cls)
+                prev = ""
+                j = end
+        else:
+            prev = c
+            parts.append(re.escape(c))
+        j += 1
+    return None
+
+
+def _literal_prefix(glob: str) -> tuple[str, int]:
+    """The literal text before the first wildcard (escapes removed) and that wildcard's
+    index (``len(glob)`` for a pattern with none). An unclosed ``[`` is literal."""
+    if not _GLOB_CHARS.search(glob):
+        return glob, len(glob)
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c in "*?" or (c == "[" and _bracket(glob, i) is not None):
+            break
+        if c == "\\" and i + 1 < n:
+            i += 1
+            c = glob[i]
+        out.append(c)
+        i += 1
+    return "".join(out), i
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,21 +212,16 @@ def _translate(glob: str) -> re.Pattern[str]:
         elif c == "?":
             out.append("[^/]")
             i += 1
-        elif c == "[":
-            j = glob.find("]", i + 2)
-            if j == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = glob[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j + 1
+        elif c == "[" and (found := _bracket(glob, i)) is not None:
+            regex, i = found
+            out.append(regex)
         else:
+            if c == "\\" and i + 1 < len(glob):  # an escaped character is literal
+                i += 1
+                c = glob[i]
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
 def _under(folder: str) -> Matcher:
@@ -142,27 +236,30 @@ def _under(folder: str) -> Matcher:
 def compile_glob(pattern: str) -> tuple[str, Matcher]:
     """(literal prefix, matcher) of a gitignore-style glob relative to the root.
 
-    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class. A pattern with no
-    glob characters also matches everything below it, as a folder. The matcher is only
+    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class (git's wildmatch
+    rules, see :func:`_bracket`), a backslash escapes the next character. A pattern with
+    no wildcards also matches everything below it, as a folder. The matcher is only
     asked about paths that start with the prefix, so only the tail after it is matched;
     tails repeat across modules (``{module.dir}/**.py``), so their regexes are shared.
     """
     pat = _normalize(pattern)
-    m = _GLOB_CHARS.search(pat)
-    if not m:
-        return pat, _under(pat.rstrip("/"))
+    prefix, at = _literal_prefix(pat)
+    if at == len(pat):
+        return prefix, _under(prefix.rstrip("/"))
     if "/" not in pat:
         # "*.py" matches at any depth, as in .gitignore and upstream's git pathspecs.
-        anywhere = re.compile("(?:.*/)?" + _translate(pat).pattern)
+        anywhere = re.compile("(?:.*/)?" + _translate(pat).pattern, re.DOTALL)
         return "", lambda f: anywhere.match(f) is not None
-    prefix, tail = pat[: m.start()], pat[m.start() :]
+    tail = pat[at:]
     if tail == "**" and (not prefix or prefix.endswith("/")):
         # "dir/**": the folder's files, and the folder itself when it is one entry (a submodule).
         return prefix[:-1], _under(prefix[:-1])
-    if tail.startswith("**") and not _GLOB_CHARS.search(tail, 2) and not tail.startswith("**/"):
-        # "dir/**.py": anything below the prefix that ends with the literal.
-        lit, least = tail[2:], len(prefix) + len(tail) - 2
-        return prefix, lambda f: len(f) >= least and f.endswith(lit)
+    if tail.startswith("**") and not tail.startswith("**/"):
+        lit, end = _literal_prefix(tail[2:])
+        if end == len(tail) - 2:
+            # "dir/**.py": anything below the prefix that ends with the literal.
+            least = len(prefix) + len(lit)
+            return prefix, lambda f: len(f) >= least and f.endswith(lit)
     regex, pos = _translate(tail), len(prefix)
     return prefix, lambda f: regex.match(f, pos) is not None
 
@@ -197,7 +294,8 @@ def match_sorted(files: list[str], pattern: str) -> Iterator[str]:
 def fs_glob(root: str, pattern: str) -> list[str]:
     """Files on disk (ignored or not) matching a glob, relative to ``root``."""
     prefix, matches = compile_glob(pattern)
-    if not _GLOB_CHARS.search(_normalize(pattern)):
+    pat = _normalize(pattern)
+    if _literal_prefix(pat)[1] == len(pat):
         # A literal path: one lstat, not a walk of the tree (a root-level artifact such as
         # requirements.txt would otherwise walk every folder, node_modules included).
         literal = prefix.rstrip("/")
