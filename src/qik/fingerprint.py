@@ -9,6 +9,7 @@ one ``git ls-files`` per run. A file's digest is cached by (size, mtime_ns, inod
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import os
@@ -24,6 +25,7 @@ import msgspec
 
 import qik.conf
 import qik.errors
+import qik.warnings
 
 SCHEMA = 1
 _CHUNK = 1 << 20
@@ -371,6 +373,40 @@ class _Stat(msgspec.Struct, array_like=True, frozen=True):
     digest: str
 
 
+class _Memo(msgspec.Struct, array_like=True):
+    """The digest memo on disk when some names are not UTF-8 (msgpack strings cannot hold
+    them): those are kept apart by their bytes. Otherwise the memo is the plain map."""
+
+    files: dict[str, _Stat]
+    raw: dict[bytes, _Stat]
+
+
+def _encode_memo(stats: dict[str, _Stat]) -> bytes:
+    try:
+        return msgspec.msgpack.encode(stats)
+    except UnicodeEncodeError:  # a name with bytes that are not UTF-8 (surrogate escapes)
+        files, raw = {}, {}
+        for k, v in stats.items():
+            try:
+                b = k.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # not a name read from the file system
+                continue
+            if b.decode("utf-8", "replace") == k:
+                files[k] = v
+            else:
+                raw[b] = v
+        return msgspec.msgpack.encode(_Memo(files, raw))
+
+
+def _decode_memo(data: bytes) -> dict[str, _Stat]:
+    memo = msgspec.msgpack.decode(data, type=dict[str, _Stat] | _Memo)
+    if isinstance(memo, dict):
+        return memo
+    for b, v in memo.raw.items():
+        memo.files[b.decode("utf-8", "surrogateescape")] = v
+    return memo.files
+
+
 class Fingerprinter:
     """One per run: the universe of files and their memoized digests."""
 
@@ -395,7 +431,7 @@ class Fingerprinter:
                     try:
                         with open(self.path, "rb") as f:
                             data = f.read()
-                        self._stats_loaded = msgspec.msgpack.decode(data, type=dict[str, _Stat])
+                        self._stats_loaded = _decode_memo(data)
                     except (OSError, msgspec.DecodeError):
                         self._stats_loaded = {}
         return self._stats_loaded
@@ -487,18 +523,33 @@ class Fingerprinter:
         return digest
 
     def save(self) -> None:
-        """Persist digests of files not touched in the last moments (racy mtimes)."""
+        """Persist digests of files not touched in the last moments (racy mtimes).
+
+        Never fails a run: a memo that cannot be written (a read-only ``._qik``, a full
+        disk) costs one warning, and the next run reads those files again.
+        """
         if not self._dirty:
             return
         cutoff = time.time_ns() - _RACY_NS
         stats = self._stats
         with self._lock:
-            keep = {k: v for k, v in stats.items() if v.mtime_ns < cutoff}
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            data = _encode_memo({k: v for k, v in stats.items() if v.mtime_ns < cutoff})
             tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(msgspec.msgpack.encode(keep))
-            os.replace(tmp, self.path)
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                where = os.path.relpath(self.path, self.root)
+                qik.warnings.warn(
+                    f"could not save file digests to {where} ({exc.strerror or exc}); "
+                    "the next run reads those files again",
+                    key="fingerprint.save",
+                )
+                return
             self._dirty = False
 
 
