@@ -1,7 +1,8 @@
 """Content hashing: the file universe, glob matching, stat-cached digests, canonical keys.
 
 The universe is what git knows (tracked plus untracked-but-not-ignored files), read with
-one ``git ls-files`` per run. A file's digest is cached by (size, mtime_ns, inode) in
+one ``git ls-files`` per run (plus one per checked-out submodule, whose files are listed
+like the others). A file's digest is cached by (size, mtime_ns, inode) in
 ``._qik/digests``, so an unchanged tree is not read again. Keys hash canonical bytes
 (msgspec JSON with sorted keys) so they are equal on any machine and in any checkout.
 """
@@ -328,7 +329,25 @@ def fs_glob(root: str, pattern: str) -> list[str]:
 
 
 def git_files(root: str) -> list[str]:
-    """Tracked plus untracked-but-not-ignored files, repo-relative, sorted."""
+    """Tracked plus untracked-but-not-ignored files, repo-relative, sorted.
+
+    A checked-out submodule is listed as its files (tracked and untracked), not as one
+    entry; that costs extra work only where a ``.gitmodules`` exists.
+    """
+    files = _ls_files(root)
+    if files is None:
+        return _walk_files(root)
+    if _gitmodules(root) is not None:
+        _add_submodules(root, files)
+    # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
+    # .qik/durations.json is --shard's metadata, not an input either.
+    return sorted(
+        f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
+    )
+
+
+def _ls_files(root: str) -> set[str] | None:
+    """One ``git ls-files`` of a repository (None when git cannot list it)."""
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -337,22 +356,71 @@ def git_files(root: str) -> list[str]:
             check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return _walk_files(root)
-    files = {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
-    # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
-    # .qik/durations.json is --shard's metadata, not an input either.
-    return sorted(
-        f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
-    )
+        return None
+    return {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
 
 
-def _submodule_commit(path: str) -> str | None:
+def _gitmodules(root: str) -> str | None:
+    """The ``.gitmodules`` of the repository holding ``root`` (a few stats), if it has one."""
+    folder = root
+    while True:
+        path = os.path.join(folder, ".gitmodules")
+        if os.path.isfile(path):
+            return path
+        parent = os.path.dirname(folder)
+        if parent == folder or os.path.exists(os.path.join(folder, ".git")):
+            return None
+        folder = parent
+
+
+def submodules(root: str) -> list[str]:
+    """Root-relative paths of the submodules declared in ``.gitmodules`` that are checked
+    out (their folder holds a ``.git``), sorted."""
+    gitmodules = _gitmodules(root)
+    if gitmodules is None:
+        return []
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, check=True, text=True
-        ).stdout.strip()
+            ["git", "config", "-z", "-f", gitmodules, "--get-regexp", r"^submodule\..*\.path$"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    top = os.path.dirname(gitmodules)
+    found = []
+    for item in out.decode("utf-8", "surrogateescape").split("\0"):
+        _, _, path = item.partition("\n")
+        rel = os.path.relpath(os.path.join(top, path), root).replace(os.sep, "/")
+        if path and not rel.startswith("../") and os.path.exists(os.path.join(root, rel, ".git")):
+            found.append(rel)
+    return sorted(found)
+
+
+def _add_submodules(root: str, files: set[str]) -> None:
+    """Replace each checked-out submodule's entry in ``files`` by its own files."""
+    for rel in submodules(root):
+        if rel not in files:  # declared in .gitmodules, yet not a gitlink of this index
+            continue
+        inner = git_files(os.path.join(root, rel))
+        files.discard(rel)
+        files.update(f"{rel}/{f}" for f in inner)
+
+
+def _submodule_commit(root: str, rel: str) -> str | None:
+    """The content of a submodule that is not checked out: the commit its gitlink names."""
+    path = os.path.join(root, rel)
+    if os.path.exists(os.path.join(path, ".git")):
+        cmd, cwd = ["git", "rev-parse", "HEAD"], path
+    else:  # an empty folder: git would answer for the enclosing repository
+        cmd, cwd = ["git", "ls-files", "-s", "--", rel], root
+    try:
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+    if cwd == root:
+        out = out.split()[1] if out.startswith("160000 ") else ""
     return f"submodule:{out}" if out else None
 
 
@@ -514,8 +582,9 @@ class Fingerprinter:
             except OSError:
                 return None
         elif stat.S_ISDIR(st.st_mode):
-            # A directory in git's list is a submodule: its checked-out commit is its content.
-            return _submodule_commit(path)
+            # A directory in git's list is a submodule that is not listed by its files (not
+            # checked out, or not in .gitmodules): the commit it is at is its content.
+            return _submodule_commit(self.root, rel)
         else:
             return None
         self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)
