@@ -294,8 +294,34 @@ def match_sorted(files: list[str], pattern: str) -> Iterator[str]:
     return (files[i] for i in range(lo, hi) if matches(files[i]))
 
 
+def _entries(root: str, folder: str, prefix: str = "") -> Iterator[str]:
+    """Root-relative paths of everything below ``folder`` that is not a folder: files, and
+    links (a link to a folder too: one entry, not followed, whose digest is its target).
+    Folders that cannot hold a path starting with ``prefix`` are not entered."""
+    stack = [folder]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    yield rel
+                elif entry.name not in _IGNORED_DIRS:
+                    below = rel + "/"
+                    if below.startswith(prefix) or prefix.startswith(below):
+                        stack.append(rel)
+
+
 def fs_glob(root: str, pattern: str) -> list[str]:
-    """Files on disk (ignored or not) matching a glob, relative to ``root``."""
+    """Files and links on disk (ignored or not) matching a glob, relative to ``root``."""
     prefix, matches = compile_glob(pattern)
     pat = _normalize(pattern)
     if _literal_prefix(pat)[1] == len(pat):
@@ -311,18 +337,9 @@ def fs_glob(root: str, pattern: str) -> list[str]:
         prefix = literal + "/"
     base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     start = os.path.join(root, base) if base else root
-    found: list[str] = []
     if os.path.isfile(start):
         return [base] if base.startswith(prefix) and matches(base) else []
-    for dirpath, dirnames, filenames in os.walk(start):
-        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        for name in filenames:
-            rel = rel_dir + name
-            if rel.startswith(prefix) and matches(rel):
-                found.append(rel)
-    return sorted(found)
+    return sorted(rel for rel in _entries(root, base, prefix) if rel.startswith(prefix) and matches(rel))
 
 
 # ---- the file universe and digests ----
@@ -425,13 +442,7 @@ def _submodule_commit(root: str, rel: str) -> str | None:
 
 
 def _walk_files(root: str) -> list[str]:
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        found.extend(rel_dir + n for n in filenames)
-    return sorted(found)
+    return sorted(_entries(root, ""))
 
 
 class _Stat(msgspec.Struct, array_like=True, frozen=True):
