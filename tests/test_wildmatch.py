@@ -3,6 +3,7 @@ test against ``git check-ignore``, and end-to-end runs of patterns that used to 
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 
@@ -12,6 +13,18 @@ from hypothesis import strategies as st
 
 from qik.fingerprint import compile_glob, match_list
 from qik.testing import Project, init_repo
+
+# The default run is a few seconds and the same every time; QIK_SLOW=1 explores 20x more.
+_SLOW = bool(os.environ.get("QIK_SLOW"))
+
+
+def _examples(n: int) -> settings:
+    return settings(
+        max_examples=n * 20 if _SLOW else n,
+        deadline=None,
+        derandomize=not _SLOW,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
 
 
 def matches(pattern: str, path: str) -> bool:
@@ -90,7 +103,7 @@ def test_prefix_of_escaped_and_bracket_globs() -> None:
 
 
 @given(st.text(alphabet="ab[]!^-:\\*?/z", max_size=16))
-@settings(max_examples=300, deadline=None)
+@_examples(300)
 def test_any_glob_compiles_and_matches_without_raising(pattern: str) -> None:
     files = sorted(["a", "b", "z", "[", "]", "a/b", "ab", "!", "-", ":", "\\", pattern])
     match_list(files, pattern)
@@ -165,7 +178,7 @@ def test_fixed_brackets_match_as_git_does(git_repo: pathlib.Path, pattern: str) 
 
 
 @given(pattern=_GLOBS, names=_NAMES)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@_examples(150)
 def test_brackets_match_as_git_does(git_repo: pathlib.Path, pattern: str, names: list[str]) -> None:
     names = _usable(names + [pattern.replace("\\", "")])
     ours = set(match_list(names, pattern))
@@ -173,7 +186,7 @@ def test_brackets_match_as_git_does(git_repo: pathlib.Path, pattern: str, names:
 
 
 @given(pattern=st.text(alphabet="ab[]!^-:\\*?", min_size=1, max_size=10), names=_NAMES)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@_examples(100)
 def test_whatever_git_matches_we_match(git_repo: pathlib.Path, pattern: str, names: list[str]) -> None:
     """Any string: what git matches, qik matches too. (Where git's pattern has an unclosed
     bracket, git matches nothing and qik reads the "[" as a literal character.)"""
