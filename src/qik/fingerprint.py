@@ -1,7 +1,8 @@
 """Content hashing: the file universe, glob matching, stat-cached digests, canonical keys.
 
 The universe is what git knows (tracked plus untracked-but-not-ignored files), read with
-one ``git ls-files`` per run. A file's digest is cached by (size, mtime_ns, inode) in
+one ``git ls-files`` per run (plus one per checked-out submodule, whose files are listed
+like the others). A file's digest is cached by (size, mtime_ns, inode) in
 ``._qik/digests``, so an unchanged tree is not read again. Keys hash canonical bytes
 (msgspec JSON with sorted keys) so they are equal on any machine and in any checkout.
 """
@@ -9,6 +10,7 @@ one ``git ls-files`` per run. A file's digest is cached by (size, mtime_ns, inod
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import hashlib
 import os
@@ -24,6 +26,7 @@ import msgspec
 
 import qik.conf
 import qik.errors
+import qik.warnings
 
 SCHEMA = 1
 _CHUNK = 1 << 20
@@ -79,7 +82,24 @@ def file_digest(path: str, size: int = _CHUNK) -> str:
 
 # ---- globs ----
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
+_GLOB_CHARS = re.compile(r"[*?\[\\]")
+
+# POSIX classes of git's wildmatch (ASCII only, as git's own ctype table).
+_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "blank": " \\t",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\r ",
+    "upper": "A-Z",
+    "xdigit": "0-9A-Fa-f",
+}
+_NEVER = "(?!)"
 
 
 Matcher = Callable[[str], bool]
@@ -90,6 +110,88 @@ def _normalize(pattern: str) -> str:
     while pat.startswith("./"):
         pat = pat[2:]
     return pat.lstrip("/")
+
+
+def _bracket(glob: str, i: int) -> tuple[str, int] | None:
+    """The regex of the bracket expression opening at ``glob[i]`` and the index past it.
+
+    Git's wildmatch rules: ``!`` or ``^`` first negates, ``]`` first (after the negation)
+    is a member, a backslash escapes the next character, ``a-z`` is a range (a reversed
+    one adds nothing), ``[:alpha:]`` is a POSIX class (an unknown one matches nothing, as
+    the whole pattern does in git), and no class matches ``/``. None when the bracket is
+    never closed: its ``[`` is then a literal character.
+    """
+    n = len(glob)
+    j = i + 1
+    negated = j < n and glob[j] in "!^"
+    if negated:
+        j += 1
+    parts: list[str] = []
+    prev = ""  # the last single member: a "-" after it makes a range
+    first = True
+    while j < n:
+        c = glob[j]
+        if c == "]" and not first:
+            body = "".join(parts)
+            if negated:
+                return f"[^/{body}]", j + 1
+            return (f"(?!/)[{body}]" if body else _NEVER), j + 1
+        first = False
+        if c == "\\":
+            j += 1
+            if j == n:
+                return None
+            prev = glob[j]
+            parts.append(re.escape(prev))
+        elif c == "-" and prev and j + 1 < n and glob[j + 1] != "]":
+            j += 1
+            hi = glob[j]
+            if hi == "\\":
+                j += 1
+                if j == n:
+                    return None
+                hi = glob[j]
+            if prev <= hi:
+                parts.append(f"{re.escape(prev)}-{re.escape(hi)}")
+            prev = ""
+        elif c == "[" and glob.startswith(":", j + 1):
+            end = glob.find("]", j + 2)
+            if end == -1:
+                return None
+            name = glob[j + 2 : end]
+            if not name.endswith(":"):  # no ":]": the "[" is a member
+                prev = "["
+                parts.append(r"\[")
+            elif (cls := _CLASSES.get(name[:-1])) is None:
+                return _NEVER, end + 1
+            else:
+                parts.append(cls)
+                prev = ""
+                j = end
+        else:
+            prev = c
+            parts.append(re.escape(c))
+        j += 1
+    return None
+
+
+def _literal_prefix(glob: str) -> tuple[str, int]:
+    """The literal text before the first wildcard (escapes removed) and that wildcard's
+    index (``len(glob)`` for a pattern with none). An unclosed ``[`` is literal."""
+    if not _GLOB_CHARS.search(glob):
+        return glob, len(glob)
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c in "*?" or (c == "[" and _bracket(glob, i) is not None):
+            break
+        if c == "\\" and i + 1 < n:
+            i += 1
+            c = glob[i]
+        out.append(c)
+        i += 1
+    return "".join(out), i
 
 
 @functools.lru_cache(maxsize=4096)
@@ -113,21 +215,16 @@ def _translate(glob: str) -> re.Pattern[str]:
         elif c == "?":
             out.append("[^/]")
             i += 1
-        elif c == "[":
-            j = glob.find("]", i + 2)
-            if j == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = glob[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j + 1
+        elif c == "[" and (found := _bracket(glob, i)) is not None:
+            regex, i = found
+            out.append(regex)
         else:
+            if c == "\\" and i + 1 < len(glob):  # an escaped character is literal
+                i += 1
+                c = glob[i]
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
 def _under(folder: str) -> Matcher:
@@ -142,27 +239,30 @@ def _under(folder: str) -> Matcher:
 def compile_glob(pattern: str) -> tuple[str, Matcher]:
     """(literal prefix, matcher) of a gitignore-style glob relative to the root.
 
-    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class. A pattern with no
-    glob characters also matches everything below it, as a folder. The matcher is only
+    ``**`` crosses folders, ``*`` and ``?`` do not, ``[..]`` is a class (git's wildmatch
+    rules, see :func:`_bracket`), a backslash escapes the next character. A pattern with
+    no wildcards also matches everything below it, as a folder. The matcher is only
     asked about paths that start with the prefix, so only the tail after it is matched;
     tails repeat across modules (``{module.dir}/**.py``), so their regexes are shared.
     """
     pat = _normalize(pattern)
-    m = _GLOB_CHARS.search(pat)
-    if not m:
-        return pat, _under(pat.rstrip("/"))
+    prefix, at = _literal_prefix(pat)
+    if at == len(pat):
+        return prefix, _under(prefix.rstrip("/"))
     if "/" not in pat:
         # "*.py" matches at any depth, as in .gitignore and upstream's git pathspecs.
-        anywhere = re.compile("(?:.*/)?" + _translate(pat).pattern)
+        anywhere = re.compile("(?:.*/)?" + _translate(pat).pattern, re.DOTALL)
         return "", lambda f: anywhere.match(f) is not None
-    prefix, tail = pat[: m.start()], pat[m.start() :]
+    tail = pat[at:]
     if tail == "**" and (not prefix or prefix.endswith("/")):
         # "dir/**": the folder's files, and the folder itself when it is one entry (a submodule).
         return prefix[:-1], _under(prefix[:-1])
-    if tail.startswith("**") and not _GLOB_CHARS.search(tail, 2) and not tail.startswith("**/"):
-        # "dir/**.py": anything below the prefix that ends with the literal.
-        lit, least = tail[2:], len(prefix) + len(tail) - 2
-        return prefix, lambda f: len(f) >= least and f.endswith(lit)
+    if tail.startswith("**") and not tail.startswith("**/"):
+        lit, end = _literal_prefix(tail[2:])
+        if end == len(tail) - 2:
+            # "dir/**.py": anything below the prefix that ends with the literal.
+            least = len(prefix) + len(lit)
+            return prefix, lambda f: len(f) >= least and f.endswith(lit)
     regex, pos = _translate(tail), len(prefix)
     return prefix, lambda f: regex.match(f, pos) is not None
 
@@ -194,10 +294,37 @@ def match_sorted(files: list[str], pattern: str) -> Iterator[str]:
     return (files[i] for i in range(lo, hi) if matches(files[i]))
 
 
+def _entries(root: str, folder: str, prefix: str = "") -> Iterator[str]:
+    """Root-relative paths of everything below ``folder`` that is not a folder: files, and
+    links (a link to a folder too: one entry, not followed, whose digest is its target).
+    Folders that cannot hold a path starting with ``prefix`` are not entered."""
+    stack = [folder]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, rel_dir) if rel_dir else root)
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    yield rel
+                elif entry.name not in _IGNORED_DIRS:
+                    below = rel + "/"
+                    if below.startswith(prefix) or prefix.startswith(below):
+                        stack.append(rel)
+
+
 def fs_glob(root: str, pattern: str) -> list[str]:
-    """Files on disk (ignored or not) matching a glob, relative to ``root``."""
+    """Files and links on disk (ignored or not) matching a glob, relative to ``root``."""
     prefix, matches = compile_glob(pattern)
-    if not _GLOB_CHARS.search(_normalize(pattern)):
+    pat = _normalize(pattern)
+    if _literal_prefix(pat)[1] == len(pat):
         # A literal path: one lstat, not a walk of the tree (a root-level artifact such as
         # requirements.txt would otherwise walk every folder, node_modules included).
         literal = prefix.rstrip("/")
@@ -210,25 +337,34 @@ def fs_glob(root: str, pattern: str) -> list[str]:
         prefix = literal + "/"
     base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     start = os.path.join(root, base) if base else root
-    found: list[str] = []
     if os.path.isfile(start):
         return [base] if base.startswith(prefix) and matches(base) else []
-    for dirpath, dirnames, filenames in os.walk(start):
-        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        for name in filenames:
-            rel = rel_dir + name
-            if rel.startswith(prefix) and matches(rel):
-                found.append(rel)
-    return sorted(found)
+    return sorted(rel for rel in _entries(root, base, prefix) if rel.startswith(prefix) and matches(rel))
 
 
 # ---- the file universe and digests ----
 
 
 def git_files(root: str) -> list[str]:
-    """Tracked plus untracked-but-not-ignored files, repo-relative, sorted."""
+    """Tracked plus untracked-but-not-ignored files, repo-relative, sorted.
+
+    A checked-out submodule is listed as its files (tracked and untracked), not as one
+    entry; that costs extra work only where a ``.gitmodules`` exists.
+    """
+    files = _ls_files(root)
+    if files is None:
+        return _walk_files(root)
+    if _gitmodules(root) is not None:
+        _add_submodules(root, files)
+    # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
+    # .qik/durations.json is --shard's metadata, not an input either.
+    return sorted(
+        f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
+    )
+
+
+def _ls_files(root: str) -> set[str] | None:
+    """One ``git ls-files`` of a repository (None when git cannot list it)."""
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -237,33 +373,76 @@ def git_files(root: str) -> list[str]:
             check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return _walk_files(root)
-    files = {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
-    # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
-    # .qik/durations.json is --shard's metadata, not an input either.
-    return sorted(
-        f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
-    )
+        return None
+    return {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
 
 
-def _submodule_commit(path: str) -> str | None:
+def _gitmodules(root: str) -> str | None:
+    """The ``.gitmodules`` of the repository holding ``root`` (a few stats), if it has one."""
+    folder = root
+    while True:
+        path = os.path.join(folder, ".gitmodules")
+        if os.path.isfile(path):
+            return path
+        parent = os.path.dirname(folder)
+        if parent == folder or os.path.exists(os.path.join(folder, ".git")):
+            return None
+        folder = parent
+
+
+def submodules(root: str) -> list[str]:
+    """Root-relative paths of the submodules declared in ``.gitmodules`` that are checked
+    out (their folder holds a ``.git``), sorted."""
+    gitmodules = _gitmodules(root)
+    if gitmodules is None:
+        return []
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, check=True, text=True
-        ).stdout.strip()
+            ["git", "config", "-z", "-f", gitmodules, "--get-regexp", r"^submodule\..*\.path$"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    top = os.path.dirname(gitmodules)
+    found = []
+    for item in out.decode("utf-8", "surrogateescape").split("\0"):
+        _, _, path = item.partition("\n")
+        rel = os.path.relpath(os.path.join(top, path), root).replace(os.sep, "/")
+        if path and not rel.startswith("../") and os.path.exists(os.path.join(root, rel, ".git")):
+            found.append(rel)
+    return sorted(found)
+
+
+def _add_submodules(root: str, files: set[str]) -> None:
+    """Replace each checked-out submodule's entry in ``files`` by its own files."""
+    for rel in submodules(root):
+        if rel not in files:  # declared in .gitmodules, yet not a gitlink of this index
+            continue
+        inner = git_files(os.path.join(root, rel))
+        files.discard(rel)
+        files.update(f"{rel}/{f}" for f in inner)
+
+
+def _submodule_commit(root: str, rel: str) -> str | None:
+    """The content of a submodule that is not checked out: the commit its gitlink names."""
+    path = os.path.join(root, rel)
+    if os.path.exists(os.path.join(path, ".git")):
+        cmd, cwd = ["git", "rev-parse", "HEAD"], path
+    else:  # an empty folder: git would answer for the enclosing repository
+        cmd, cwd = ["git", "ls-files", "-s", "--", rel], root
+    try:
+        out = subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+    if cwd == root:
+        out = out.split()[1] if out.startswith("160000 ") else ""
     return f"submodule:{out}" if out else None
 
 
 def _walk_files(root: str) -> list[str]:
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        found.extend(rel_dir + n for n in filenames)
-    return sorted(found)
+    return sorted(_entries(root, ""))
 
 
 class _Stat(msgspec.Struct, array_like=True, frozen=True):
@@ -271,6 +450,40 @@ class _Stat(msgspec.Struct, array_like=True, frozen=True):
     mtime_ns: int
     ino: int
     digest: str
+
+
+class _Memo(msgspec.Struct, array_like=True):
+    """The digest memo on disk when some names are not UTF-8 (msgpack strings cannot hold
+    them): those are kept apart by their bytes. Otherwise the memo is the plain map."""
+
+    files: dict[str, _Stat]
+    raw: dict[bytes, _Stat]
+
+
+def _encode_memo(stats: dict[str, _Stat]) -> bytes:
+    try:
+        return msgspec.msgpack.encode(stats)
+    except UnicodeEncodeError:  # a name with bytes that are not UTF-8 (surrogate escapes)
+        files, raw = {}, {}
+        for k, v in stats.items():
+            try:
+                b = k.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # not a name read from the file system
+                continue
+            if b.decode("utf-8", "replace") == k:
+                files[k] = v
+            else:
+                raw[b] = v
+        return msgspec.msgpack.encode(_Memo(files, raw))
+
+
+def _decode_memo(data: bytes) -> dict[str, _Stat]:
+    memo = msgspec.msgpack.decode(data, type=dict[str, _Stat] | _Memo)
+    if isinstance(memo, dict):
+        return memo
+    for b, v in memo.raw.items():
+        memo.files[b.decode("utf-8", "surrogateescape")] = v
+    return memo.files
 
 
 class Fingerprinter:
@@ -297,7 +510,7 @@ class Fingerprinter:
                     try:
                         with open(self.path, "rb") as f:
                             data = f.read()
-                        self._stats_loaded = msgspec.msgpack.decode(data, type=dict[str, _Stat])
+                        self._stats_loaded = _decode_memo(data)
                     except (OSError, msgspec.DecodeError):
                         self._stats_loaded = {}
         return self._stats_loaded
@@ -380,8 +593,9 @@ class Fingerprinter:
             except OSError:
                 return None
         elif stat.S_ISDIR(st.st_mode):
-            # A directory in git's list is a submodule: its checked-out commit is its content.
-            return _submodule_commit(path)
+            # A directory in git's list is a submodule that is not listed by its files (not
+            # checked out, or not in .gitmodules): the commit it is at is its content.
+            return _submodule_commit(self.root, rel)
         else:
             return None
         self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)
@@ -389,18 +603,33 @@ class Fingerprinter:
         return digest
 
     def save(self) -> None:
-        """Persist digests of files not touched in the last moments (racy mtimes)."""
+        """Persist digests of files not touched in the last moments (racy mtimes).
+
+        Never fails a run: a memo that cannot be written (a read-only ``._qik``, a full
+        disk) costs one warning, and the next run reads those files again.
+        """
         if not self._dirty:
             return
         cutoff = time.time_ns() - _RACY_NS
         stats = self._stats
         with self._lock:
-            keep = {k: v for k, v in stats.items() if v.mtime_ns < cutoff}
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            data = _encode_memo({k: v for k, v in stats.items() if v.mtime_ns < cutoff})
             tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(msgspec.msgpack.encode(keep))
-            os.replace(tmp, self.path)
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                where = os.path.relpath(self.path, self.root)
+                qik.warnings.warn(
+                    f"could not save file digests to {where} ({exc.strerror or exc}); "
+                    "the next run reads those files again",
+                    key="fingerprint.save",
+                )
+                return
             self._dirty = False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterable
 
@@ -12,12 +13,13 @@ import qik.graph
 import qik.runnable
 
 
-def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=qik.conf.root(), capture_output=True, check=False)
+def _git(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=cwd or qik.conf.root(), capture_output=True, check=False)
 
 
 def changed_files(ref: str) -> set[str]:
-    """Files changed since ``ref``: committed, staged, unstaged and untracked (root-relative)."""
+    """Files changed since ``ref``: committed, staged, unstaged and untracked (root-relative),
+    inside checked-out submodules too."""
     if _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
         shallow = _git("rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
         hint = (
@@ -27,12 +29,48 @@ def changed_files(ref: str) -> set[str]:
             else f"Check the name, or fetch it (git fetch origin {ref})."
         )
         raise qik.errors.GitError(f'--since: git cannot resolve "{ref}".', hint=hint)
-    diff = _git("diff", "--name-only", "--relative", "--no-renames", "-z", ref, "--")
+    return _changed(str(qik.conf.root()), ref)
+
+
+def _changed(repo: str, ref: str) -> set[str]:
+    """Files of the repository at ``repo`` changed since ``ref``, relative to ``repo``."""
+    # --raw shows the modes, so a changed submodule (mode 160000) costs nothing to spot;
+    # --ignore-submodules=none counts one with uncommitted edits whatever the config says.
+    diff = _git(
+        "diff", "--raw", "-z", "--no-abbrev", "--relative", "--no-renames",
+        "--ignore-submodules=none", ref, "--", cwd=repo,
+    )  # fmt: skip
     if diff.returncode != 0:
         raise qik.errors.GitError(f"--since: git diff against {ref} failed: {diff.stderr.decode().strip()}")
-    untracked = _git("ls-files", "--others", "--exclude-standard", "-z")
-    names = diff.stdout.split(b"\0") + untracked.stdout.split(b"\0")
-    return {n.decode("utf-8", "surrogateescape") for n in names if n}
+    untracked = _git("ls-files", "--others", "--exclude-standard", "-z", cwd=repo)
+    names = untracked.stdout.split(b"\0")
+    submodules: list[tuple[str, str | None]] = []
+    fields = diff.stdout.split(b"\0")
+    for meta, name in zip(fields[::2], fields[1::2], strict=False):
+        # ":old_mode new_mode old_sha new_sha status", then the path
+        names.append(name)
+        modes = meta.lstrip(b":").split(b" ")
+        if len(modes) > 2 and modes[1] == b"160000":
+            old_mode, old_sha = modes[0], modes[2]
+            rel = name.decode("utf-8", "surrogateescape")
+            submodules.append((rel, old_sha.decode() if old_mode == b"160000" else None))
+    found = {n.decode("utf-8", "surrogateescape") for n in names if n}
+    for rel, old in submodules:
+        found.update(f"{rel}/{f}" for f in _submodule_changes(os.path.join(repo, rel), old))
+    return found
+
+
+def _submodule_changes(path: str, old: str | None) -> set[str]:
+    """Files of a submodule changed since its commit ``old`` (all of them when it was added
+    since, or that commit is not in its clone); none when it is not checked out."""
+    if not os.path.exists(os.path.join(path, ".git")):
+        return set()
+    if old is not None and _git("cat-file", "-e", f"{old}^{{commit}}", cwd=path).returncode == 0:
+        try:
+            return _changed(path, old)
+        except qik.errors.GitError:
+            pass
+    return set(qik.fingerprint.git_files(path))
 
 
 def watch_globs(r: qik.runnable.Runnable, *, need_lock: bool = True) -> list[str]:
