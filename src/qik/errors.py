@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class QikError(Exception):
     """An expected failure, shown to the user as one line (plus an optional hint)."""
@@ -16,6 +18,16 @@ class QikError(Exception):
 
     def __str__(self) -> str:
         return self.msg
+
+    def at(self, where: str, path: str, *, subject: str = "") -> Self:
+        """Name the file and the config path the error comes from (done once: the innermost
+        place that knows it wins), e.g. ``qik.toml: ... - at "$.commands.lint.exec"``."""
+        if not getattr(self, "located", False):
+            about = f"{subject}: " if subject else ""
+            self.msg = f'{where}: {about}{self.msg.rstrip(".")} - at "{path}"'
+            self.args = (self.msg,)
+            self.located = True
+        return self
 
 
 class ConfigError(QikError):
@@ -61,6 +73,19 @@ class CacheNotFound(UnknownChoice):
 
 class TypeNotFound(UnknownChoice):
     code = "type-not-found"
+
+
+class BadValue(ConfigError):
+    """A value that decodes but cannot be used (a NUL byte, a folder that does not exist)."""
+
+    code = "bad-value"
+
+
+class FactoryNotFound(ConfigError):
+    """A factory path (``factory = "pkg.mod.func"``, or a registered type's) that does not
+    resolve to a callable."""
+
+    code = "factory-not-found"
 
 
 class PluginNotFound(ConfigError):
