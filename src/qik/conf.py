@@ -450,9 +450,10 @@ def load(cwd: pathlib.Path | None = None) -> Loaded:
     where = _rel(path) if kind == "qik.toml" else f"{_rel(path)} [tool.qik]"
     _LOADED.append(Loaded(project=Project(), location=path, where=where, raw=raw))
     try:
-        _load_plugins(raw, where)
         import qik.decode
 
+        qik.decode.check_nul(raw, where)
+        _load_plugins(raw, where)
         plugins = qik.decode.decode_plugins(raw.get("plugins"), where)
         project_t = dynamic_types()["project"]
         qik.decode.decode_tables(raw, project_t, where)
@@ -525,6 +526,7 @@ def _load_sub_conf(path: pathlib.Path) -> ModuleOrPlugin:
     raw = read_toml(path)
     import qik.decode
 
+    qik.decode.check_nul(raw, _rel(path))
     module_t = dynamic_types()["module"]
     qik.decode.decode_tables(raw, module_t, _rel(path))
     return decode(raw, where=_rel(path), type=module_t)  # type: ignore[no-any-return]

@@ -114,6 +114,55 @@ def decode_plugins(raw: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def _shown(text: str) -> str:
+    return text.replace("\x00", "\\0")
+
+
+def _find_nul(val: Any, keys: tuple[str | int, ...] = ()) -> tuple[tuple[str | int, ...], str] | None:
+    """(the keys leading to it, the string) of the first string or key holding a NUL byte;
+    a key is returned as the last of the keys."""
+    if isinstance(val, str):
+        return (keys, val) if "\x00" in val else None
+    if isinstance(val, dict):
+        for k, v in val.items():
+            if "\x00" in k:
+                return (*keys, k), k
+            if found := _find_nul(v, (*keys, k)):
+                return found
+    elif isinstance(val, list):
+        for i, v in enumerate(val):
+            if found := _find_nul(v, (*keys, i)):
+                return found
+    return None
+
+
+def _path(keys: tuple[str | int, ...]) -> str:
+    return "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys)
+
+
+def check_nul(raw: dict[str, Any], where: str) -> None:
+    """Reject NUL bytes (TOML ``"\\u0000"``) anywhere: no name, path, glob or shell string
+    can hold one (the OS refuses them), so it fails here, naming the path, not in Popen."""
+    if b"\\u0000" not in msgspec.json.encode(raw):  # one C-speed pass; a walk only on a hit
+        return
+    found = _find_nul(raw)
+    if found is None:
+        return
+    keys, text = found
+    if keys and keys[-1] == text:  # a key
+        keys = keys[:-1]
+        what = "the command name" if keys == ("commands",) else "the key"
+        msg = f'{what} "{_shown(text)}"'
+    elif len(keys) >= 2 and keys[0] == "commands":
+        msg = f'command "{_shown(str(keys[1]))}": "{_shown(text)}"'
+    else:
+        msg = f'"{_shown(text)}"'
+    raise qik.errors.BadValue(
+        f'{where}: {msg} contains a NUL byte ("\\u0000"), which no command, path or name '
+        f'can hold - at "{_shown(_path(keys))}"'
+    )
+
+
 def read_toml(path: pathlib.Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
