@@ -52,3 +52,68 @@ def test_nul_byte_in_a_module_qik_toml(qik_project: Project) -> None:
     p.write("qik.toml", '[spaces.default]\nmodules = ["m"]\n[commands.a]\nexec = "echo a"\n')
     p.write("m/qik.toml", '[commands.b]\nexec = "echo \\u0000"\n')
     _one_line(p.qik(), "m/qik.toml: ", 'command "b"', '"$.commands.b.exec"')
+
+
+# ---- templates ----
+
+
+def test_template_text_that_is_no_field_passes_through(qik_project: Project) -> None:
+    p = qik_project
+    p.write("a/x.py")
+    texts = ["{ctx.}", "{module.}", "{0}", "{print $1}", "{{", "}}", "{{ctx.x}}", "{{module.dir}}"]
+    exec_ = "echo " + " ".join(f"'{t}'" for t in texts)
+    p.write("qik.toml", f'[spaces.default]\nmodules = ["a"]\n[commands.lint]\nexec = "{exec_}"\n')
+    res = p.qik("-n", "1")
+    assert res.ok, res.err
+    assert "{ctx.} {module.} {0} {print $1} { } {ctx.x} {module.dir}\n" in res.out
+    assert "lint#" not in res.text  # no field of a module: the command is not per module
+
+
+@pytest.mark.parametrize(
+    ("exec_", "needle"),
+    [
+        ("echo {ctx.nope}", 'Context variable "nope" is not declared'),
+        ("echo {module.nmae}", 'Unknown module field "nmae". Valid choices: dir, name, path, pyimport'),
+        ("echo {ctx.qik.nope}", 'Unknown runtime context "ctx.qik.nope"'),
+        ("echo {module.dir} {ctx.qik.}", 'Unknown runtime context "ctx.qik."'),
+    ],
+)
+def test_unknown_template_field_names_command_and_path(qik_project: Project, exec_: str, needle: str) -> None:
+    p = qik_project
+    p.write("a/x.py")
+    p.write("qik.toml", f'[spaces.default]\nmodules = ["a"]\n[commands.lint]\nexec = "{exec_}"\n')
+    for args in (("--ls",), ()):
+        _one_line(p.qik(*args), 'qik.toml: command "lint": ', needle, '"$.commands.lint.exec"')
+
+
+@pytest.mark.parametrize(
+    ("table", "path"),
+    [
+        ('deps = ["x", "{ctx.nope}"]', "$.commands.lint.deps[1]"),
+        ('deps = [{type = "const", val = "{module.dir}"}]', "$.commands.lint.deps[0]"),
+        ('deps = ["x"]\nartifacts = ["{ctx.nope}"]', "$.commands.lint.artifacts[0]"),
+        ('deps = ["x"]\ncache = "{ctx.nope}"', "$.commands.lint.cache"),
+    ],
+)
+def test_template_errors_in_deps_and_artifacts_name_the_path(qik_project: Project, table: str, path: str) -> None:
+    qik_project.write("qik.toml", f'[commands.lint]\nexec = "echo x"\n{table}\n')
+    _one_line(qik_project.qik("--ls"), 'command "lint"', f'"{path}"')
+
+
+def test_template_error_in_a_base_dep_names_the_path(qik_project: Project) -> None:
+    qik_project.write("qik.toml", '[base]\ndeps = ["{ctx.nope}"]\n[commands.a]\nexec = "echo a"\ndeps = ["x"]\n')
+    _one_line(qik_project.qik("--ls"), '"$.base.deps[0]"')
+
+
+def test_template_error_in_a_dotenv_names_the_path(qik_project: Project) -> None:
+    qik_project.write("qik.toml", '[spaces.default]\ndotenv = ["{ctx.nope}"]\n[commands.a]\nexec = "echo a"\n')
+    _one_line(qik_project.qik(), '"$.spaces.default.dotenv[0]"')
+
+
+# ---- artifacts outside the project ----
+
+
+@pytest.mark.parametrize("artifact", ["../escape.txt", "/tmp/x", "out/../../x", ""])
+def test_artifact_outside_the_project_is_one_line(qik_project: Project, artifact: str) -> None:
+    qik_project.write("qik.toml", f'[commands.a]\nexec = "echo a"\ndeps = ["x"]\nartifacts = ["{artifact}"]\n')
+    _one_line(qik_project.qik("--ls"), "not a glob inside the project", '"$.commands.a.artifacts[0]"')

@@ -579,6 +579,23 @@ def canonical_command(name: str) -> str | None:
     return None
 
 
+def command_source(name: str) -> tuple[str, str]:
+    """(file, config path) of a command's table, for errors: ``("qik.toml",
+    "$.commands.lint")``, or a module's or plugin's ``qik.toml`` for theirs."""
+    import qik.plugins
+
+    proj = project()
+    if name in proj.commands:
+        return where(), f"$.commands.{name}"
+    for mod in proj.modules_by_name.values():
+        if name.startswith(f"{mod.name}/"):
+            return _rel(root() / mod.path / "qik.toml"), f"$.commands.{name[len(mod.name) + 1 :]}"
+    for plugin in qik.plugins.loaded().values():
+        if name.startswith(f"{plugin.name}."):
+            return _rel(pathlib.Path(plugin.dir) / "qik.toml"), f"$.commands.{name[len(plugin.name) + 1 :]}"
+    return where(), f"$.commands.{name}"
+
+
 def command(name: str) -> Cmd:
     """The configuration of a command: ``name``, ``module/name`` or ``plugin.name``."""
     cmds = commands()

@@ -259,6 +259,12 @@ def runtime_field(name: str) -> Any:
 _FIELD = re.compile(r"\{\{|\}\}|\{(ctx|module)\.([A-Za-z0-9_.\-]+)\}")
 
 
+def uses_module(template: str) -> bool:
+    """Whether a template has a ``{module.x}`` field (then its command runs per module);
+    ``{module.}`` or ``{{module.dir}}`` are plain text."""
+    return "{module." in template and any(m.group(1) == "module" for m in _FIELD.finditer(template))
+
+
 def _render(val: Any) -> str:
     # As upstream's str.format renders them (True, None), so templates behave the same;
     # lists (runtime selectors) as comma-separated values.
@@ -302,7 +308,11 @@ def format(  # noqa: A001
         ns, attr = m.group(1), m.group(2)
         if ns == "module":
             if module is None:
-                raise qik.errors.ConfigError(f'"{template}" uses {text} outside a module command.')
+                raise qik.errors.ConfigError(
+                    f'"{template}" uses {text} outside a module command.',
+                    hint="Use {module.dir} (or another module field) in the exec too, so the "
+                    "command runs once per module.",
+                )
             if attr not in ("dir", "name", "pyimport", "path"):
                 raise qik.errors.UnknownChoice("module field", attr, ["dir", "name", "pyimport", "path"])
             return str(getattr(module, "path" if attr == "dir" else attr))

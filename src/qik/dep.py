@@ -9,7 +9,9 @@ import msgspec
 
 import qik.conf
 import qik.ctx
+import qik.errors
 import qik.func
+import qik.registry
 import qik.unset
 
 if TYPE_CHECKING:
@@ -227,4 +229,10 @@ def factory(conf: Any, module: ModuleLocator | None = None, space: str | None = 
 @qik.func.cache
 def base() -> list[Dep]:
     """The ``[base]`` deps, added to every cached command."""
-    return [factory(d) for d in qik.conf.project().base.deps]
+    out = []
+    for i, d in enumerate(qik.conf.project().base.deps):
+        try:
+            out.append(factory(d))
+        except qik.errors.QikError as exc:
+            raise exc.at(qik.conf.where(), f"$.base.deps[{i}]") from None
+    return out

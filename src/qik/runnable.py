@@ -202,20 +202,47 @@ def _make(cmd: str, conf: qik.conf.Cmd, space: str | None, module: qik.conf.Modu
     proj = qik.conf.project()
     cache = "none" if not conf.deps else qik.unset.coalesce(conf.cache, proj.defaults.cache, default="local")
     cache_when = qik.unset.coalesce(conf.cache_when, proj.defaults.cache_when, default="success")
-    deps = [qik.dep.factory(d, module=module, space=space) for d in conf.deps]
+    try:
+        at = "exec"
+        val = qik.ctx.format(conf.exec, module=module)
+        deps = []
+        for i, d in enumerate(conf.deps):
+            at = f"deps[{i}]"
+            deps.append(qik.dep.factory(d, module=module, space=space))
+        artifacts = []
+        for i, a in enumerate(conf.artifacts):
+            at = f"artifacts[{i}]"
+            artifacts.append(check_artifact(qik.ctx.format(a, module=module)))
+        at = "cache"
+        cache = qik.ctx.format(cache)
+        at = "cache-when"
+        cache_when = qik.ctx.format(cache_when)
+    except qik.errors.QikError as exc:
+        where, path = qik.conf.command_source(cmd)
+        raise exc.at(where, f"{path}.{at}", subject=f'command "{cmd}"') from None
     return Runnable(
         name=fmt_name(cmd, module=module.name if module else None, space=space),
         cmd=cmd,
-        val=qik.ctx.format(conf.exec, module=module),
+        val=val,
         deps=[*qik.dep.base(), *deps] if conf.deps else deps,
-        artifacts=[qik.ctx.format(a, module=module) for a in conf.artifacts],
+        artifacts=artifacts,
         module=module.name if module else None,
         space=space,
-        cache=qik.ctx.format(cache),
-        cache_when=qik.ctx.format(cache_when),
+        cache=cache,
+        cache_when=cache_when,
         hidden=conf.hidden,
         tags=list(conf.tags),
     )
+
+
+def check_artifact(pattern: str) -> str:
+    """An artifact glob must stay inside the project: a cache hit writes what it matches."""
+    if pattern.startswith("/") or ".." in pattern.split("/") or not pattern.strip("/"):
+        raise qik.errors.BadValue(
+            f'The artifact "{pattern}" is not a glob inside the project.',
+            hint='Artifacts are relative to the project root, without "..", e.g. "out/**".',
+        )
+    return pattern
 
 
 def factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, Runnable]:
@@ -224,7 +251,7 @@ def factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, Runnable]:
     if "/" in cmd:
         mod = qik.conf.module_locator(cmd.rsplit("/", 1)[0])
         made = [_make(cmd, conf, qik.space.module_space(mod.name), mod)]
-    elif "{module." in conf.exec:
+    elif qik.ctx.uses_module(conf.exec):
         spaces = (
             {conf.space: proj.resolved_spaces[conf.space]}
             if isinstance(conf.space, str) and conf.space in proj.resolved_spaces

@@ -59,9 +59,14 @@ class Space(msgspec.Struct, frozen=True, dict=True):
     @qik.func.cached_property
     def dotenv(self) -> list[str]:
         """Dotenv files (the space's, else ``[defaults] dotenv``), in the order applied."""
-        val = self.conf.dotenv if self.conf.dotenv is not None else qik.conf.project().defaults.dotenv
+        own = self.conf.dotenv is not None
+        val = self.conf.dotenv if own else qik.conf.project().defaults.dotenv
         files = [val] if isinstance(val, str) else list(val or [])
-        return [qik.ctx.format(f) for f in files]
+        path = f"$.spaces.{self.name}.dotenv" if own else "$.defaults.dotenv"
+        return [
+            _format(f, f"{path}[{i}]" if isinstance(val, list) else path)
+            for i, f in enumerate(files)
+        ]
 
     @qik.func.cached_property
     def environ(self) -> dict[str, str]:
@@ -90,7 +95,7 @@ class Space(msgspec.Struct, frozen=True, dict=True):
 
     @qik.func.cached_property
     def root(self) -> str | None:
-        return _root(self.conf)
+        return _root(self.conf, self.name)
 
     @qik.func.cached_property
     def fence(self) -> list[str]:
@@ -98,8 +103,15 @@ class Space(msgspec.Struct, frozen=True, dict=True):
         return _fence(self.name, ())
 
 
-def _root(conf: qik.conf.Space) -> str | None:
-    return qik.ctx.format(conf.root).strip("/") or None if conf.root else None
+def _format(template: str, path: str) -> str:
+    try:
+        return qik.ctx.format(template)
+    except qik.errors.QikError as exc:
+        raise exc.at(qik.conf.where(), path) from None
+
+
+def _root(conf: qik.conf.Space, name: str) -> str | None:
+    return _format(conf.root, f"$.spaces.{name}.root").strip("/") or None if conf.root else None
 
 
 def _venv_conf(space: str) -> Any:
@@ -157,9 +169,9 @@ def _fence(space: str, seen: tuple[str, ...]) -> list[str]:
     conf = spaces[space]
     paths = [m.path for m in conf.modules_by_name.values()]
     if isinstance(conf.fence, list):
-        for item in conf.fence:
+        for i, item in enumerate(conf.fence):
             if isinstance(item, str):
-                paths.append(qik.ctx.format(item).strip("/"))
+                paths.append(_format(item, f"$.spaces.{space}.fence[{i}]").strip("/"))
             elif item.name != space:  # a space's own fence adds nothing
                 paths.extend(_fence(item.name, (*seen, space)))
     return sorted(set(paths))
@@ -184,7 +196,7 @@ def check() -> None:
                     hint="A module belongs to one space; rename one with {name, path}.",
                 )
             owners[mod] = name
-        if root := _root(conf):
+        if root := _root(conf, name):
             for other, oroot in roots.items():
                 if root == oroot or root.startswith(oroot + "/") or oroot.startswith(root + "/"):
                     raise qik.errors.ConfigError(
@@ -212,7 +224,7 @@ def for_cwd(cwd: pathlib.Path | None = None) -> str | None:
     except ValueError:
         return None
     for name, conf in qik.conf.project().resolved_spaces.items():
-        sroot = _root(conf)
+        sroot = _root(conf, name)
         if sroot and (rel == sroot or rel.startswith(sroot + "/")):
             return name
     return None
