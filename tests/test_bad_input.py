@@ -117,3 +117,86 @@ def test_template_error_in_a_dotenv_names_the_path(qik_project: Project) -> None
 def test_artifact_outside_the_project_is_one_line(qik_project: Project, artifact: str) -> None:
     qik_project.write("qik.toml", f'[commands.a]\nexec = "echo a"\ndeps = ["x"]\nartifacts = ["{artifact}"]\n')
     _one_line(qik_project.qik("--ls"), "not a glob inside the project", '"$.commands.a.artifacts[0]"')
+# ---- factories ----
+
+
+@pytest.mark.parametrize(
+    ("factory", "reason"),
+    [
+        ("json.nope", "has no attribute 'nope'"),
+        ("nonexist.f", "no module named 'nonexist'"),
+        ("os.sep", "not a function"),
+        ("json.dumps", "does not take (name, conf)"),
+        ("not a path", "not a dotted path"),
+        ("json.loads", "does not take (name, conf)"),
+    ],
+)
+def test_bad_command_factory_is_one_line(qik_project: Project, factory: str, reason: str) -> None:
+    qik_project.write("qik.toml", f'[commands.a]\nfactory = "{factory}"\n[commands.b]\nexec = "echo b"\n')
+    for args in (("--ls",), (), ("a",)):
+        _one_line(qik_project.qik(*args), f'"{factory}"', 'command "a"', reason, '"$.commands.a.factory"')
+
+
+def test_factory_returning_no_runnables_is_one_line(qik_project: Project) -> None:
+    qik_project.write("qik.toml", '[commands.a]\nfactory = "qikfactories.bad"\n')
+    qik_project.write("qikfactories.py", "def bad(name, conf, **args):\n    return [name]\n")
+    _one_line(qik_project.qik("--ls"), "returned list, not a dict of runnables", '"$.commands.a.factory"')
+
+
+PLUGIN = """
+import qik.conf
+
+
+class NopeCache(qik.conf.Cache, frozen=True, tag="nope-cache"):
+    pass
+
+
+class NopeDep(qik.conf.Dep, frozen=True, tag="nope-dep"):
+    pass
+
+
+qik.conf.register_type(NopeCache, "nonexist.f")
+qik.conf.register_type(NopeDep, "json.nope")
+"""
+
+
+@pytest.mark.parametrize(
+    ("toml", "needles"),
+    [
+        (
+            '[caches.c]\ntype = "nope-cache"\n[commands.a]\nexec = "echo a"\ndeps = ["x"]\ncache = "c"\n',
+            ['"nonexist.f"', 'cache type "nope-cache"', "qikplugin.py", "no module named 'nonexist'"],
+        ),
+        (
+            '[commands.a]\nexec = "echo a"\ndeps = ["x", {type = "nope-dep"}]\n',
+            ['"json.nope"', 'dep type "nope-dep"', "qikplugin.py", '"$.commands.a.deps[1]"'],
+        ),
+    ],
+    ids=["cache", "dep"],
+)
+def test_bad_registered_factory_names_the_type_and_plugin(
+    qik_project: Project, toml: str, needles: list[str]
+) -> None:
+    qik_project.write("qikplugin.py", PLUGIN)
+    qik_project.write("qik.toml", toml)
+    _one_line(qik_project.qik(), *needles)
+
+
+def test_bad_factory_of_an_installed_plugin_names_it(qik_project: Project) -> None:
+    p = qik_project
+    p.write("plugs/badplug/__init__.py")
+    p.write("plugs/badplug/qikplugin.py", PLUGIN)
+    p.write("qik.toml", '[plugins]\nbad = "badplug"\n[commands.a]\nexec = "echo a"\ndeps = [{type = "nope-dep"}]\n')
+    p.env["PYTHONPATH"] = str(p.path("plugs"))
+    _one_line(p.qik(), 'dep type "nope-dep"', 'plugin "bad"')
+
+
+def test_register_type_with_a_function_is_one_line(qik_project: Project) -> None:
+    qik_project.write(
+        "qikplugin.py",
+        "import json, qik.conf\n"
+        "class D(qik.conf.Dep, frozen=True, tag='d'):\n    pass\n"
+        "qik.conf.register_type(D, json.loads)\n",
+    )
+    qik_project.write("qik.toml", '[commands.a]\nexec = "echo a"\n')
+    _one_line(qik_project.qik("--ls"), "qikplugin.py", "dotted path")

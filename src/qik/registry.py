@@ -51,13 +51,22 @@ def _tag(cls: type[Any]) -> str:
 
 
 def register_type(conf: type[Any], factory: str) -> None:
-    """Register a cache, venv or dependency type: a tagged Struct and a factory path."""
+    """Register a cache, venv or dependency type: a tagged Struct and a factory path.
+
+    The factory is imported on first use, not here (so registering costs no imports); a
+    path that does not resolve is then an error naming the type and who registered it.
+    """
     kind = getattr(conf, "kind", None)
     if kind not in _TYPES:
         raise qik.errors.ConfigError(
             f"{conf.__qualname__} must subclass qik.conf.Cache, qik.conf.Venv or qik.conf.Dep."
         )
     tag = _tag(conf)
+    if not isinstance(factory, str):
+        raise qik.errors.ConfigError(
+            f'{owner_label(_OWNER)} registers the {kind} type "{tag}" with a factory of type '
+            f"{type(factory).__name__}: pass its dotted path as a string, e.g. \"pkg.module.factory\"."
+        )
     existing = _TYPES[kind].get(tag)
     if existing and existing.conf is not conf:
         raise qik.errors.DuplicateType(
@@ -95,6 +104,15 @@ def get_type_factory(conf: Any) -> str:
     if not entry:
         raise qik.errors.TypeNotFound(f"{conf.kind} type", tag, _TYPES[conf.kind])
     return entry.factory
+
+
+def factory_label(path: str) -> str:
+    """Who uses a factory path, for errors: the type(s) registered with it and their owner."""
+    for kind, entries in _TYPES.items():
+        for tag, entry in entries.items():
+            if entry.factory == path:
+                return f'the {kind} type "{tag}" (registered by {owner_label(entry.owner)})'
+    return ""
 
 
 def default_venv_type() -> type[Any] | None:
