@@ -200,3 +200,35 @@ def test_register_type_with_a_function_is_one_line(qik_project: Project) -> None
     )
     qik_project.write("qik.toml", '[commands.a]\nexec = "echo a"\n')
     _one_line(qik_project.qik("--ls"), "qikplugin.py", "dotted path")
+
+
+# ---- module folders ----
+
+
+@pytest.mark.parametrize(
+    ("module", "problem"),
+    [
+        ('"nothere"', 'module "nothere" of space "default" has no folder "nothere"'),
+        ('"../outside"', "not a folder inside the project"),
+        ('"a/../.."', "not a folder inside the project"),
+        ('{name = "x", path = "/tmp"}', "not a folder inside the project"),
+        ('"."', "not a folder inside the project"),
+        ('{name = "", path = "a"}', "needs a name"),
+        ('"a", "nothere"', 'has no folder "nothere" - at "$.spaces.default.modules[1]"'),
+    ],
+)
+def test_module_folder_is_checked_at_load(qik_project: Project, module: str, problem: str) -> None:
+    p = qik_project
+    p.write("a/x.py")
+    (p.root.parent / "outside").mkdir(exist_ok=True)
+    p.write("qik.toml", f'[spaces.default]\nmodules = [{module}]\n[commands.lint]\nexec = "cd {{module.dir}} && pwd"\n')
+    for args in (("--ls",), (), (":graph",)):
+        _one_line(p.qik(*args), "qik.toml: ", problem, '"$.spaces.default.modules[')
+
+
+def test_module_folder_of_a_named_space(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", '[spaces.web]\nmodules = [{name = "ui", path = "web/ui"}]\n[commands.a]\nexec = "echo a"\n')
+    _one_line(p.qik("--ls"), 'module "ui" of space "web" has no folder "web/ui"', '"$.spaces.web.modules[0]"')
+    p.write("web/ui/x.js")
+    assert p.qik("--ls").ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import tomllib
 
 import pytest
 
@@ -21,8 +22,9 @@ EXAMPLES = [
 @pytest.mark.parametrize(("path", "index", "toml"), EXAMPLES, ids=[f"{p.name}#{i}" for p, i, _ in EXAMPLES])
 def test_example_decodes(qik_project: Project, path: pathlib.Path, index: int, toml: str) -> None:
     qik_project.write("qik.toml", toml)
-    for mod in re.findall(r'"(libs/[a-z]+)"', toml):
-        qik_project.write(f"{mod}/x.py", "")
+    for space in tomllib.loads(toml).get("spaces", {}).values():  # module folders must exist
+        for mod in space.get("modules", []) if isinstance(space, dict) else []:
+            qik_project.write(f"{mod if isinstance(mod, str) else mod['path']}/x.py", "")
     if "requirements.txt" in toml:
         qik_project.write("requirements.txt", "")
     env = {"QIK_DISABLE_PLUGIN_AUTOLOAD": "1", "AWS_ACCESS_KEY_ID": "x"}

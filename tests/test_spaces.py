@@ -269,6 +269,8 @@ def test_fences(qik_project: Project) -> None:
     [commands.x]
     exec = "echo x"
     """)
+    p.write("path/to/one/x.py")
+    p.write("closed/mod/x.py")
     p.commit()
     code = (
         "import qik.conf, qik.space; qik.conf.load(); "

@@ -459,6 +459,7 @@ def load(cwd: pathlib.Path | None = None) -> Loaded:
         qik.decode.decode_tables(raw, project_t, where)
         project = decode(raw | {"plugins": {}}, where=where, type=project_t)
         project = msgspec.structs.replace(project, plugins=plugins)
+        _check_modules(project, path.parent, where)
     except BaseException:
         _LOADED.clear()
         raise
@@ -467,6 +468,67 @@ def load(cwd: pathlib.Path | None = None) -> Loaded:
     if python_path not in sys.path:
         sys.path.insert(0, python_path)
     return _LOADED[0]
+
+
+def _folders(root: str, paths: set[str]) -> set[str]:
+    """Which of ``paths`` (normalized, relative) are folders: one scandir per parent folder,
+    not one stat per module (thousands of modules usually share a few parents)."""
+    by_parent: dict[str, list[str]] = {}
+    for path in paths:
+        by_parent.setdefault(path.rpartition("/")[0], []).append(path)
+    found = {"."} & paths
+    for parent, children in by_parent.items():
+        try:
+            with os.scandir(os.path.join(root, parent)) as entries:
+                names = {e.name for e in entries if e.is_dir()}
+        except OSError:
+            continue
+        found.update(p for p in children if p.rpartition("/")[2] in names)
+    return found
+
+
+def _module_path(m: str | ModuleLocator) -> str:
+    """A module's folder, normalized; "" if it is none inside the project (absolute, the
+    root itself, or leading out of it with ``..``)."""
+    path = m.strip("/") if isinstance(m, str) else m.path  # as ModuleLocator.dir reads them
+    if path.startswith("/"):
+        return ""
+    norm = path.rstrip("/")
+    if "." in norm or "//" in norm:  # rare: normalize only the odd ones
+        norm = os.path.normpath(norm)
+        norm = "" if norm in (".", "..") or norm.startswith("../") else norm
+    return norm
+
+
+def _check_modules(proj: Project, root: pathlib.Path, where: str) -> None:
+    """Every module has a name and is a folder inside the project, so a typo fails at load,
+    not as ``cd: can't cd`` in the middle of a run."""
+    paths: dict[str | ModuleLocator, str] = {}
+    named = True
+    for space in proj.resolved_spaces.values():
+        for m in space.modules:
+            if m not in paths:
+                paths[m] = _module_path(m)
+                named = named and bool(m.strip("/") if isinstance(m, str) else m.name)
+    folders = _folders(str(root), {n for n in paths.values() if n})
+    if named and all(n in folders for n in paths.values()):
+        return
+    for sname, space in proj.resolved_spaces.items():
+        for i, m in enumerate(space.modules):
+            path = m if isinstance(m, str) else m.path
+            name = m.strip("/") if isinstance(m, str) else m.name
+            if not name or not path.strip("/"):
+                problem = "needs a name and a folder"
+            elif not paths[m]:
+                problem = f'is not a folder inside the project ("{path}")'
+            elif paths[m] not in folders:
+                problem = f'has no folder "{path}"'
+            else:
+                continue
+            raise qik.errors.BadValue(
+                f'{where}: module "{name}" of space "{sname}" {problem} - at "$.spaces.{sname}.modules[{i}]"',
+                hint="A module is a folder inside the project, relative to its root.",
+            )
 
 
 def reset() -> None:
