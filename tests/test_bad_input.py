@@ -232,3 +232,50 @@ def test_module_folder_of_a_named_space(qik_project: Project) -> None:
     _one_line(p.qik("--ls"), 'module "ui" of space "web" has no folder "web/ui"', '"$.spaces.web.modules[0]"')
     p.write("web/ui/x.js")
     assert p.qik("--ls").ok
+
+
+# ---- self-dependency ----
+
+
+def test_self_dependency_is_a_cycle(qik_project: Project) -> None:
+    qik_project.write("qik.toml", '[commands.x]\nexec = "echo x"\ndeps = [{type = "command", name = "x"}]\n')
+    for args in (("--ls",), ()):
+        _one_line(qik_project.qik(*args), "Dependency cycle: x -> x.")
+
+
+def test_self_dependency_of_a_parametrized_command_is_a_cycle(qik_project: Project) -> None:
+    p = qik_project
+    p.write("a/x.py")
+    p.write("qik.toml", """
+    [spaces.default]
+    modules = ["a"]
+
+    [commands.x]
+    exec = "echo {module.dir}"
+    deps = [{type = "command", name = "x"}]
+    """)
+    _one_line(p.qik("--ls"), "Dependency cycle: x#a -> x#a.")
+
+
+def test_self_dependency_is_a_cycle_but_per_module_dependencies_are_not(qik_project: Project) -> None:
+    p = qik_project
+    p.write("a/x.py")
+    p.write("b/x.py")
+    toml = """
+    [spaces.default]
+    modules = ["a", "b"]
+
+    [commands.build]
+    exec = "echo build {module.dir}"
+    deps = ["{module.dir}/**"]
+
+    [commands.test]
+    exec = "echo test {module.dir}"
+    deps = [{type = "command", name = "build"}]
+    """
+    p.write("qik.toml", toml)
+    res = p.qik("--ls")
+    assert res.ok, res.err
+    assert res.out.split() == ["build#a", "build#b", "test#a", "test#b"]
+    p.write("qik.toml", toml + '\n[commands.lone]\nexec = "echo"\ndeps = [{type = "command", name = "lone"}]\n')
+    _one_line(p.qik("--ls"), "Dependency cycle: lone -> lone.")

@@ -81,11 +81,13 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     @qik.func.cached_property
     def dep_runnables(self) -> dict[str, qik.dep.Runnable]:
         """Runnables this one depends on. A module's command only depends on its own module's
-        runnables of a parametrized command."""
+        runnables of a parametrized command.
+
+        A runnable its own deps name stays (the graph reports it as a cycle, ``x -> x``);
+        only the venv's injected runnables (lock, install) skip the runnable itself."""
         out = {r.name: r for dep in self.deps for r in dep.runnables_for(self.module)}
         if self.resolved_venv is not None:
-            out |= self.resolved_venv.runnable_deps
-        out.pop(self.name, None)
+            out |= {n: r for n, r in self.resolved_venv.runnable_deps.items() if n != self.name}
         return out
 
     @qik.func.cached_property
