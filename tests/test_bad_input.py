@@ -279,3 +279,38 @@ def test_self_dependency_is_a_cycle_but_per_module_dependencies_are_not(qik_proj
     assert res.out.split() == ["build#a", "build#b", "test#a", "test#b"]
     p.write("qik.toml", toml + '\n[commands.lone]\nexec = "echo"\ndeps = [{type = "command", name = "lone"}]\n')
     _one_line(p.qik("--ls"), "Dependency cycle: lone -> lone.")
+
+
+# ---- found by tests/test_fuzz_config.py ----
+
+
+@pytest.mark.parametrize("toml", ["a = " + "[" * 600 + "]" * 600, "a = " + "{b = " * 600 + "1" + "}" * 600])
+def test_deeply_nested_toml_is_one_line(qik_project: Project, toml: str) -> None:
+    qik_project.write("qik.toml", toml + "\n")
+    _one_line(qik_project.qik("--ls"), "qik.toml: invalid TOML: ", "nested too deeply")
+
+
+def test_commands_named_dot_dot_and_empty_stay_inside_the_cache(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", '[commands.".."]\nexec = "echo x"\ndeps = ["*.txt"]\n[commands.""]\nexec = "echo y"\ndeps = ["*.txt"]\n')
+    p.write("a.txt", "a\n")
+    assert p.qik().ok
+    assert sorted(x.name for x in p.path("._qik").iterdir()) == [".gitignore", "cache", "digests", "out"]
+    entries = list(p.path("._qik/cache").iterdir())
+    assert len(entries) == 2 and all(e.name not in ("", ".", "..") and list(e.iterdir()) for e in entries)
+    res = p.qik()
+    assert res.ok and "2 cached" in res.err, res.err
+
+
+@pytest.mark.parametrize(
+    ("toml", "shown"),
+    [
+        ('[commands."a\\nb"]\nexec = "echo {ctx.nope}"\n', 'command "a\\nb"'),
+        ('[commands.a]\nexec = "echo x"\n"ex\\u202ec" = 1\n', 'unknown field "ex\\u202ec"'),
+        ('[commands.a]\nexec = "echo"\ndeps = ["x"]\ncache = "\\u001b[2Jc"\n', 'cache "\\x1b[2Jc"'),
+    ],
+    ids=["newline", "bidi", "escape"],
+)
+def test_control_characters_in_errors_are_escaped(qik_project: Project, toml: str, shown: str) -> None:
+    qik_project.write("qik.toml", toml)
+    _one_line(qik_project.qik("--ls"), shown)

@@ -169,6 +169,8 @@ def read_toml(path: pathlib.Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a = {...}}
+        raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: arrays or tables nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise qik.errors.ConfigParse(f"{_rel(path)}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Self
+
+#: Control characters, line separators and bidi overrides: shown escaped, so an error
+#: stays one line and reads as it is (a name from qik.toml may hold any of them).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\0``, ``\\u202e``)."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(
+        lambda m: "\\0" if m.group() == "\x00" else m.group().encode("unicode_escape").decode(), text
+    )
 
 
 class QikError(Exception):
@@ -12,9 +26,10 @@ class QikError(Exception):
     exit_code: int = 2
 
     def __init__(self, msg: str, *, hint: str | None = None) -> None:
+        msg = printable(msg)
         super().__init__(msg)
         self.msg = msg
-        self.hint = hint
+        self.hint = printable(hint) if hint else hint
 
     def __str__(self) -> str:
         return self.msg
@@ -24,7 +39,7 @@ class QikError(Exception):
         place that knows it wins), e.g. ``qik.toml: ... - at "$.commands.lint.exec"``."""
         if not getattr(self, "located", False):
             about = f"{subject}: " if subject else ""
-            self.msg = f'{where}: {about}{self.msg.rstrip(".")} - at "{path}"'
+            self.msg = printable(f'{where}: {about}{self.msg.rstrip(".")} - at "{path}"')
             self.args = (self.msg,)
             self.located = True
         return self

@@ -70,7 +70,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     def slug(self) -> str:
         """A file-name-safe, unique form of the name."""
         safe = re.sub(r"[^A-Za-z0-9_.@#=+-]", "_", self.name)
-        if safe != self.name:
+        if safe != self.name or not safe.strip("."):  # "", "." and ".." are no file names
             safe += "-" + qik.fingerprint.hash_bytes(self.name.encode())[:8]
         return safe
 
