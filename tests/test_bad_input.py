@@ -314,3 +314,20 @@ def test_commands_named_dot_dot_and_empty_stay_inside_the_cache(qik_project: Pro
 def test_control_characters_in_errors_are_escaped(qik_project: Project, toml: str, shown: str) -> None:
     qik_project.write("qik.toml", toml)
     _one_line(qik_project.qik("--ls"), shown)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"A=a\x00b\n", "holds a NUL byte (line 1)"), (b"A=\xff\n", "is not UTF-8 text (byte 2)"), (None, "cannot be read")],
+    ids=["nul", "not-utf8", "a-folder"],
+)
+def test_bad_dotenv_file_is_one_line(qik_project: Project, content: bytes | None, needle: str) -> None:
+    p = qik_project
+    p.write("qik.toml", '[spaces.default]\ndotenv = "dev.env"\n[commands.a]\nexec = "echo $A"\n')
+    if content is None:
+        p.path("dev.env").mkdir()
+    else:
+        p.path("dev.env").write_bytes(content)
+    res = p.qik()
+    assert res.code == 2 and "Traceback" not in res.text, res.text
+    assert f'qik: error: The dotenv file "dev.env" of space "default" {needle}' in res.err

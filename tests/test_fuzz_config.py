@@ -108,12 +108,13 @@ COMMAND = st.one_of(
         optional={
             "deps": st.lists(DEP, max_size=4),
             "artifacts": st.lists(st.sampled_from(ARTIFACTS), max_size=2),
-            "cache": st.sampled_from(["local", "local", "repo", "none", "r", "nope", "{ctx.v}"]),
-            "cache-when": st.sampled_from(["success", "failed", "finished", "success", "never"]),
+            # The valid values weigh most: one bad value stops the whole run at load.
+            "cache": st.sampled_from(["local", "local", "local", "repo", "repo", "none", "r", "nope", "{ctx.v}"]),
+            "cache-when": st.sampled_from(["success", "failed", "finished", "success", "failed", "finished", "never"]),
             "hidden": st.booleans(),
-            "space": st.sampled_from(["default", "s2", "nope"]),
+            "space": st.sampled_from(["default", "default", "default", "s2", "nope"]),
             "factory": st.sampled_from(
-                ["json.nope", "nonexist.f", "os.sep", "json.dumps", "qik.runnable.factory", "", "not a path"]
+                [*["qik.runnable.factory", ""] * 4, "json.nope", "nonexist.f", "os.sep", "json.dumps", "not a path"]
             ),
             "tags": st.lists(TEXT, max_size=2),
         },
@@ -233,31 +234,34 @@ def _toml(project: dict[str, Any]) -> str | None:
 
 #: Mostly valid TOML (most of it a plausible project), a fifth raw text.
 CONFIG = st.one_of(*[mutated().map(_toml)] * 4, RAW).filter(lambda t: t is not None)
+#: dev.env: mostly plain, sometimes any bytes (not UTF-8, NUL, no "=").
+DOTENV = st.one_of(st.just(b"A=1\n"), st.just(b"export B='x y' # c\nC=${B}\n"), st.binary(max_size=40))
 
 
 # ---- running qik on one config ----
 
 
-def _setup(root: pathlib.Path, text: str) -> tuple[Project, pathlib.Path, pathlib.Path]:
+def _setup(root: pathlib.Path, text: str, dotenv: bytes) -> tuple[Project, pathlib.Path, pathlib.Path]:
     sentinel, home = root / "sentinel", root / "home"
     sentinel.mkdir()
     home.mkdir()
     p = init_repo(root / "repo")
     p.env = {"HOME": str(home), "QIK_DISABLE_PLUGIN_AUTOLOAD": "1", "QIK__WORKERS": "2"}
     p.path("qik.toml").write_bytes(text.encode("utf-8", "surrogatepass"))
-    for rel, content in [("m1/a.py", "x = 1\n"), ("m2/b.txt", "b\n"), ("src/s.txt", "s\n"), ("dev.env", "A=1\n"), ("requirements.txt", "")]:
+    for rel, content in [("m1/a.py", "x = 1\n"), ("m2/b.txt", "b\n"), ("src/s.txt", "s\n"), ("requirements.txt", "")]:
         p.write(rel, content)
     p.write("m1/qik.toml", '[commands.c]\nexec = "echo c"\n')
+    p.path("dev.env").write_bytes(dotenv)
     return p, sentinel, home
 
 
-def check(text: str) -> None:
+def check(text: str, dotenv: bytes = b"A=1\n") -> None:
     with tempfile.TemporaryDirectory(prefix="qik-fuzz-") as tmp:
         root = pathlib.Path(tmp)
-        p, sentinel, home = _setup(root, text)
+        p, sentinel, home = _setup(root, text, dotenv)
         for args in (("--ls",), ()):
             res = p.qik(*args, timeout=TIMEOUT)
-            shown = f"qik {' '.join(args)} on:\n{text}\n--- stdout:\n{res.out}\n--- stderr:\n{res.err}"
+            shown = f"qik {' '.join(args)} on:\n{text}\n--- dev.env: {dotenv!r}\n--- stdout:\n{res.out}\n--- stderr:\n{res.err}"
             if log := os.environ.get("QIK_FUZZ_LOG"):  # what the examples reach, for tuning
                 with open(log, "a") as f:
                     f.write(f"{' '.join(args) or 'run'}\t{res.code}\t{(res.err.splitlines() or [''])[0][:120]!r}\n")
@@ -283,16 +287,16 @@ FUZZ_SETTINGS = {
 
 
 @settings(max_examples=DEFAULT_EXAMPLES, **FUZZ_SETTINGS)  # type: ignore[arg-type]
-@given(text=CONFIG)
-def test_fuzz_config(text: str) -> None:
-    check(text)
+@given(text=CONFIG, dotenv=DOTENV)
+def test_fuzz_config(text: str, dotenv: bytes) -> None:
+    check(text, dotenv)
 
 
 @pytest.mark.slow
 @settings(max_examples=SLOW_EXAMPLES, **FUZZ_SETTINGS)  # type: ignore[arg-type]
-@given(text=CONFIG)
-def test_fuzz_config_many(text: str) -> None:
-    check(text)
+@given(text=CONFIG, dotenv=DOTENV)
+def test_fuzz_config_many(text: str, dotenv: bytes) -> None:
+    check(text, dotenv)
 
 
 @pytest.fixture(autouse=True)

@@ -74,15 +74,28 @@ class Space(msgspec.Struct, frozen=True, dict=True):
         env = dict(self.venv.environ)
         root = qik.conf.root()
         for f in self.dotenv:
-            try:
-                text = (root / f).read_text()
-            except FileNotFoundError:
-                raise qik.errors.ConfigError(
-                    f'The dotenv file "{f}" of space "{self.name}" does not exist.',
-                    hint=f"Create it, or remove it from the dotenv of the space in {qik.conf.where()}.",
-                ) from None
-            env |= parse_dotenv(text, env)
+            env |= parse_dotenv(self._read_dotenv(root / f, f), env)
         return env
+
+    def _read_dotenv(self, path: pathlib.Path, name: str) -> str:
+        """A dotenv file's text; one that is missing, unreadable, not UTF-8 or holds a NUL
+        byte (no environment value can) is an error naming it."""
+        what = f'The dotenv file "{name}" of space "{self.name}"'
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise qik.errors.ConfigError(
+                f"{what} does not exist.",
+                hint=f"Create it, or remove it from the dotenv of the space in {qik.conf.where()}.",
+            ) from None
+        except OSError as exc:
+            raise qik.errors.ConfigError(f"{what} cannot be read: {exc.strerror}.") from None
+        except UnicodeDecodeError as exc:
+            raise qik.errors.ConfigError(f"{what} is not UTF-8 text (byte {exc.start}).") from None
+        if "\x00" in text:
+            line = text[: text.index("\x00")].count("\n") + 1
+            raise qik.errors.ConfigError(f"{what} holds a NUL byte (line {line}).")
+        return text
 
     @qik.func.cached_property
     def glob_deps(self) -> set[str]:
