@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pkgutil
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -214,47 +213,16 @@ def cmd_factory(conf: qik.conf.CmdDep, module: ModuleLocator | None = None, spac
     return Cmd(qik.ctx.format(conf.name, module=module), strict=conf.strict, isolated=conf.isolated)
 
 
-def _unresolvable(exc: Exception) -> str:
-    if isinstance(exc, ValueError) and str(exc).startswith("invalid format"):
-        return "it is not a dotted path like pkg.module.func"
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        return f"no module named {exc.name!r}"
-    if isinstance(exc, AttributeError):
-        return str(exc)
-    return f"importing it raised {type(exc).__name__}: {exc}"  # a module that fails to import
-
-
-def resolve(path: str, *, what: str = "") -> Any:
-    """Import a factory by its dotted path (``pkg.module.func``); a path that does not lead
-    to a callable is a one-line error naming what uses it: ``what``, else the registered
-    type(s) with this factory and the plugin that registered them."""
-    try:
-        obj = pkgutil.resolve_name(path)
-    except qik.errors.QikError:
-        raise
-    except Exception as exc:
-        reason = _unresolvable(exc)
-    else:
-        if callable(obj):
-            return obj
-        reason = f"it is a {type(obj).__name__}, not a function"
-    used_by = what or qik.registry.factory_label(path) or "a factory"
-    raise qik.errors.FactoryNotFound(
-        f'The factory "{path}" of {used_by} cannot be used: {reason}.',
-        hint="Check the dotted path (and that its package is installed and importable).",
-    )
-
-
-@qik.func.cache
-def _resolve(path: str) -> Any:
-    return resolve(path)
+# Kept for callers of the old names; resolution lives in the registry.
+resolve = qik.registry.resolve
+_resolve = qik.registry.resolve_cached
 
 
 def factory(conf: Any, module: ModuleLocator | None = None, space: str | None = None) -> Dep:
     """Build a dependency from its configuration through the type registry."""
     if isinstance(conf, str):
         return Glob(qik.ctx.format(conf, module=module))
-    return _resolve(qik.conf.get_type_factory(conf))(conf, module=module, space=space)  # type: ignore[no-any-return]
+    return qik.registry.type_factory(conf)(conf, module=module, space=space)  # type: ignore[no-any-return]
 
 
 @qik.func.cache

@@ -6,13 +6,15 @@ path of its factory; the config decoder builds its tagged unions from what is re
 
 from __future__ import annotations
 
+import pkgutil
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
 import qik.errors
+import qik.func
 
 
 class Registered(msgspec.Struct, frozen=True):
@@ -113,6 +115,48 @@ def factory_label(path: str) -> str:
             if entry.factory == path:
                 return f'the {kind} type "{tag}" (registered by {owner_label(entry.owner)})'
     return ""
+
+
+def _unresolvable(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and str(exc).startswith("invalid format"):
+        return "it is not a dotted path like pkg.module.func"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return f"no module named {exc.name!r}"
+    if isinstance(exc, AttributeError):
+        return str(exc)
+    return f"importing it raised {type(exc).__name__}: {exc}"  # a module that fails to import
+
+
+def resolve(path: str, *, what: str = "") -> Any:
+    """Import a factory by its dotted path (``pkg.module.func``); a path that does not lead
+    to a callable is a one-line error naming what uses it: ``what``, else the registered
+    type(s) with this factory and the plugin that registered them."""
+    try:
+        obj = pkgutil.resolve_name(path)
+    except qik.errors.QikError:
+        raise
+    except Exception as exc:
+        reason = _unresolvable(exc)
+    else:
+        if callable(obj):
+            return obj
+        reason = f"it is a {type(obj).__name__}, not a function"
+    used_by = what or factory_label(path) or "a factory"
+    raise qik.errors.FactoryNotFound(
+        f'The factory "{path}" of {used_by} cannot be used: {reason}.',
+        hint="Check the dotted path (and that its package is installed and importable).",
+    )
+
+
+@qik.func.cache
+def resolve_cached(path: str) -> Any:
+    return resolve(path)
+
+
+def type_factory(conf: Any) -> Callable[..., Any]:
+    """The factory of a registered type's config, imported on first use (cached); a path
+    that does not resolve is an error naming the type and the plugin that registered it."""
+    return resolve_cached(get_type_factory(conf))  # type: ignore[no-any-return]
 
 
 def default_venv_type() -> type[Any] | None:

@@ -14,6 +14,7 @@ import qik.ctx
 import qik.dep
 import qik.errors
 import qik.func
+import qik.registry
 import qik.venv
 
 
@@ -165,7 +166,7 @@ def _check_venv_chain(space: str) -> None:
 def _venv(space: str) -> qik.venv.Venv:
     _check_venv_chain(space)
     conf = _venv_conf(space)
-    factory = qik.dep._resolve(qik.conf.get_type_factory(conf))
+    factory = qik.registry.type_factory(conf)
     return factory(space, conf)  # type: ignore[no-any-return]
 
 
