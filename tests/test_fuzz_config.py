@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from qik.testing import Project, init_repo
@@ -56,6 +56,8 @@ EXEC = st.one_of(
     st.sampled_from(SAFE_EXEC),
     st.builds(lambda e, t: f"{e} '{t}'", st.sampled_from(["echo", "echo x &&  echo"]), st.sampled_from(TEMPLATES)),
 )
+#: No bracket globs ("[!]", "[z-a]", "a/[\\]") yet: fingerprint.py hands them to re and
+#: crashes (issue 13, fixed on another branch); add them here once it follows wildmatch.
 GLOBS = [
     "src/**", "*.txt", "**", "{module.dir}/**", "m1/**.py", "out/f", "deps.json", "dev.env",
     "../sentinel/x", "/etc/hostname", "/", "", "a/../../x", "./src", "{ctx.v}", "é/**", "**/*.py",
@@ -286,7 +288,30 @@ FUZZ_SETTINGS = {
 }
 
 
+#: Inputs the fuzzer (or issue 13) found, run first on every run, whatever hypothesis draws.
+SEEDS: list[tuple[str, bytes]] = [
+    ('[commands.a]\nexec = "echo \\u0000"\n', b""),
+    ('[commands."a\\u0000"]\nexec = "echo a"\n', b""),
+    ('[commands.a]\nfactory = "json.nope"\n', b""),
+    ('[commands.a]\nfactory = "nonexist.f"\n', b""),
+    ('[spaces.default]\nmodules = ["nothere"]\n[commands.a]\nexec = "cd {module.dir}"\n', b""),
+    ('[commands.x]\nexec = "echo x"\ndeps = [{type = "command", name = "x"}]\n', b""),
+    ('[commands.a]\nexec = "echo {ctx.} {module.} {0} {{ {ctx.nope}"\n', b""),
+    ('[spaces.default]\nmodules = ["m1"]\n[commands.a]\nexec = "echo {module.nmae}"\n', b""),
+    ("a = " + "[" * 600 + "]" * 600 + "\n", b""),
+    ('[commands.".."]\nexec = "echo x"\ndeps = ["src/**"]\nartifacts = ["../sentinel/x"]\n', b""),
+    ('[spaces.default]\ndotenv = "dev.env"\n[commands.a]\nexec = "echo $A"\n', b"A=\x00\xff\n"),
+]
+
+
+def seeded(test: Any) -> Any:
+    for text, dotenv in reversed(SEEDS):
+        test = example(text=text, dotenv=dotenv)(test)
+    return test
+
+
 @settings(max_examples=DEFAULT_EXAMPLES, **FUZZ_SETTINGS)  # type: ignore[arg-type]
+@seeded
 @given(text=CONFIG, dotenv=DOTENV)
 def test_fuzz_config(text: str, dotenv: bytes) -> None:
     check(text, dotenv)
@@ -301,6 +326,7 @@ def test_fuzz_config_many(text: str, dotenv: bytes) -> None:
 
 @pytest.fixture(autouse=True)
 def _slow_only_when_asked(request: pytest.FixtureRequest) -> None:
-    asked = "slow" in (request.config.getoption("markexpr", "") or "") or "QIK_FUZZ_EXAMPLES" in os.environ
+    markexpr = request.config.getoption("markexpr", "") or ""
+    asked = ("slow" in markexpr and "not slow" not in markexpr) or "QIK_FUZZ_EXAMPLES" in os.environ
     if request.node.get_closest_marker("slow") and not asked:
         pytest.skip("many examples: run with -m slow or QIK_FUZZ_EXAMPLES=N")
