@@ -336,3 +336,11 @@ def test_bad_dotenv_file_is_one_line(qik_project: Project, content: bytes | None
     res = p.qik()
     assert res.code == 2 and "Traceback" not in res.text, res.text
     assert f'qik: error: The dotenv file "dev.env" of space "default" {needle}' in res.err
+
+
+def test_unknown_type_names_file_and_path_like_other_config_errors(qik_project: Project) -> None:
+    qik_project.write("qik.toml", '[commands.a]\nexec = "echo a"\ndeps = ["x", {type = "nope"}]\n')
+    _one_line(
+        qik_project.qik("--ls"),
+        'qik.toml: Unknown dep type "nope". Valid choices: command, const, glob, load, pydist - at "$.commands.a.deps[1]"',
+    )

@@ -73,9 +73,7 @@ def _validation_error(exc: msgspec.ValidationError, where: str) -> qik.errors.Co
         tag, path, field = m.groups()
         if field == "type":
             kind = "cache" if path.startswith("$.caches") else "dep" if "deps[" in path else "venv"
-            return qik.errors.TypeNotFound(
-                f"{kind} type", tag, _TYPES[kind], where=f"{where} at {path}"
-            )
+            return qik.errors.TypeNotFound(f"{kind} type", tag, _TYPES[kind]).at(where, path)
     text = text.replace("`", '"')
     return qik.errors.ConfigParse(f"{where}: {text}")
 
