@@ -34,7 +34,7 @@ SLOW_EXAMPLES = int(os.environ.get("QIK_FUZZ_EXAMPLES", "500"))
 # ---- building blocks ----
 
 ODD = ["é", "名", "\u200b", "\u202e", "🙂", "\t", "\n", " ", "\\", '"', "'", "#", "=", "ß"]
-TEXT = st.text(alphabet=st.sampled_from([*"abc-_./{}$*?!", *ODD]), max_size=8)
+TEXT = st.text(alphabet=st.sampled_from([*"abc-_./{}$*?![]^", *ODD]), max_size=8)
 CMD_NAMES = ["a", "b", "c", "lint", "é", "名", "a b", "p.q", "m1/c"]
 NAMES = st.one_of(
     st.sampled_from([*CMD_NAMES, "x/y", "", ".", "..", "a#b", "a@b", "a?b", ":x", "-", "a\nb"]), TEXT
@@ -56,10 +56,9 @@ EXEC = st.one_of(
     st.sampled_from(SAFE_EXEC),
     st.builds(lambda e, t: f"{e} '{t}'", st.sampled_from(["echo", "echo x &&  echo"]), st.sampled_from(TEMPLATES)),
 )
-#: No bracket globs ("[!]", "[z-a]", "a/[\\]") yet: fingerprint.py hands them to re and
-#: crashes (issue 13, fixed on another branch); add them here once it follows wildmatch.
 GLOBS = [
     "src/**", "*.txt", "**", "{module.dir}/**", "m1/**.py", "out/f", "deps.json", "dev.env",
+    "[!]", "[z-a]", "a/[\\]", "[a-c]*.txt", "m[12]/**", "[",
     "../sentinel/x", "/etc/hostname", "/", "", "a/../../x", "./src", "{ctx.v}", "é/**", "**/*.py",
 ]
 ARTIFACTS = ["out/f", "out/**", "{module.dir}/out/**", "../sentinel/x", "/tmp/x", "", "out/../../x", "*.nope"]
