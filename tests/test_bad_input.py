@@ -163,14 +163,9 @@ qik.conf.register_type(NopeDep, "json.nope")
 @pytest.mark.parametrize(
     ("toml", "needles"),
     [
-        pytest.param(
+        (
             '[caches.c]\ntype = "nope-cache"\n[commands.a]\nexec = "echo a"\ndeps = ["x"]\ncache = "c"\n',
             ['"nonexist.f"', 'cache type "nope-cache"', "qikplugin.py", "no module named 'nonexist'"],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="qik.cache.load resolves with pkgutil.resolve_name; it should call "
-                "qik.registry.type_factory(conf) (cache/ is being rewritten elsewhere)",
-            ),
         ),
         (
             '[commands.a]\nexec = "echo a"\ndeps = ["x", {type = "nope-dep"}]\n',

@@ -12,12 +12,12 @@ as the plugin guide shows, with a :class:`Local` subclass overriding ``on_miss``
 
 from __future__ import annotations
 
-import pkgutil
 from typing import Any
 
 import qik.conf
 import qik.errors
 import qik.func
+import qik.registry
 from qik.cache.files import copy_atomic, write_atomic
 from qik.cache.layered import Cache, Layered, Local, Uncached
 from qik.cache.manifest import Artifact, Entry, Manifest, Result, Untrusted, should_cache
@@ -102,5 +102,5 @@ def load(name: str) -> Cache:
     if name not in confs:
         raise qik.errors.CacheNotFound("cache", name, confs, where=qik.conf.where())
     conf = confs[name]
-    factory = pkgutil.resolve_name(qik.conf.get_type_factory(conf))
+    factory = qik.registry.type_factory(conf)
     return _wrap(name, conf, factory(name, conf))
