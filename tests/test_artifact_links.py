@@ -7,7 +7,7 @@ import os
 import pathlib
 import shutil
 
-from qik.fingerprint import fs_glob
+from qik.globs import fs_glob
 from qik.testing import Project
 
 

@@ -178,7 +178,7 @@ def test_a_link_of_the_same_entry_is_not_written_through(qik_project: Project, t
     import qik.fingerprint
 
     def link_to(target: str) -> dict:
-        return {"digest": "link:" + qik.fingerprint.hash_bytes(target.encode()), "mode": 0o777, "link": target}
+        return {"digest": "link:" + qik.hashing.hash_bytes(target.encode()), "mode": 0o777, "link": target}
 
     link = link_to(target)
     plant(remote, {"out/all.txt": blob_of(data), "out/d": link_to("../src"), "out/d/pwn": blob_of(data)})

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qik.fingerprint
+import qik.hashing
 from qik.testing import Project
 
 TOML = """
@@ -93,7 +94,7 @@ def apply(base: dict[str, Any], muts: list[tuple[Any, ...]]) -> dict[str, Any]:
         if m[0] == "add":
             arts[m[1]] = real | {"mode": m[2]}
         elif m[0] == "link":
-            digest = "link:" + qik.fingerprint.hash_bytes(m[2].encode("utf-8", "surrogateescape")) if m[3] else real["digest"]
+            digest = "link:" + qik.hashing.hash_bytes(m[2].encode("utf-8", "surrogateescape")) if m[3] else real["digest"]
             arts[m[1]] = {"digest": digest, "mode": 0o777, "link": m[2]}
         elif m[0] == "field" and "out/all.txt" in arts:
             arts["out/all.txt"][m[1]] = m[2]
@@ -190,7 +191,7 @@ def test_check_and_restore_confine_every_manifest(tmp_path: pathlib.Path) -> Non
         (root / "qik.toml").write_text("[commands]\n")
         os.symlink(outside, root / "out/link")
 
-    digest = qik.fingerprint.hash_bytes(b"alpha\n")
+    digest = qik.hashing.hash_bytes(b"alpha\n")
     (blobs / digest).write_text("alpha\n")
     r = Runnable(name="build", cmd="build", val="true", artifacts=["out/**"])
     base = {"name": "build", "key": "k" * 32, "code": 0, "artifacts": {"out/all.txt": {"digest": digest, "mode": 0o644, "size": 6}}}

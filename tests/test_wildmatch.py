@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qik.fingerprint import compile_glob, match_list
+from qik.globs import compile_glob, match_list
 from qik.testing import Project, init_repo
 
 # The default run is a few seconds and the same every time; QIK_SLOW=1 explores 20x more.

@@ -13,6 +13,8 @@ import qik.dep
 import qik.errors
 import qik.fingerprint
 import qik.func
+import qik.globs
+import qik.hashing
 import qik.space
 import qik.unset
 import qik.venv
@@ -29,7 +31,7 @@ class Inputs(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
 
     @qik.func.cached_property
     def key(self) -> str:
-        return qik.fingerprint.key({"v": qik.fingerprint.SCHEMA, "inputs": self})
+        return qik.hashing.key({"v": qik.hashing.SCHEMA, "inputs": self})
 
 
 class Runnable(msgspec.Struct, frozen=True, dict=True):
@@ -71,7 +73,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         """A file-name-safe, unique form of the name."""
         safe = re.sub(r"[^A-Za-z0-9_.@#=+-]", "_", self.name)
         if safe != self.name or not safe.strip("."):  # "", "." and ".." are no file names
-            safe += "-" + qik.fingerprint.hash_bytes(self.name.encode())[:8]
+            safe += "-" + qik.hashing.hash_bytes(self.name.encode())[:8]
         return safe
 
     @qik.func.cached_property
@@ -150,7 +152,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         paths: set[str] = set()
         for dep in self.dep_runnables.values():
             for pattern in dep.obj.artifacts:
-                paths.update(qik.fingerprint.fs_glob(fp.root, pattern))
+                paths.update(qik.globs.fs_glob(fp.root, pattern))
         return fp.digests(sorted(paths))
 
     def inputs(self, fp: qik.fingerprint.Fingerprinter) -> Inputs:
@@ -162,10 +164,10 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
             files.add(self.resolved_venv.lock)
         return Inputs(
             spec=self.spec,
-            files=qik.fingerprint.printable_keys(fp.digests(sorted(files))),
+            files=qik.hashing.printable_keys(fp.digests(sorted(files))),
             consts=self.consts,
             pydists=self.pydist_versions(),
-            upstream=qik.fingerprint.printable_keys(self.upstream_artifacts(fp)) if self.dep_runnables else {},
+            upstream=qik.hashing.printable_keys(self.upstream_artifacts(fp)) if self.dep_runnables else {},
         )
 
     def call(self) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 import qik.conf
 import qik.errors
 import qik.fingerprint
+import qik.globs
 import qik.graph
 import qik.runnable
 
@@ -96,7 +97,7 @@ def watch_globs(r: qik.runnable.Runnable, *, need_lock: bool = True) -> list[str
 def matches(paths: Iterable[str], globs: list[str]) -> bool:
     """Whether any of ``paths`` matches any glob; pass a sorted list to skip the sort."""
     ordered = paths if isinstance(paths, list) else sorted(paths)
-    return any(next(qik.fingerprint.match_sorted(ordered, g), None) is not None for g in globs)
+    return any(next(qik.globs.match_sorted(ordered, g), None) is not None for g in globs)
 
 
 def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:

@@ -29,6 +29,8 @@ import msgspec
 
 import qik.conf
 import qik.fingerprint
+import qik.globs
+import qik.hashing
 import qik.progress
 import qik.warnings
 from qik.cache import files, restore
@@ -189,11 +191,11 @@ def scan(runnable: Runnable) -> list[tuple[str, os.stat_result]]:
     fp = qik.fingerprint.current()
     seen: dict[str, os.stat_result] = {}
     for pattern in runnable.artifacts:
-        for rel in qik.fingerprint.fs_glob(fp.root, pattern):
+        for rel in qik.globs.fs_glob(fp.root, pattern):
             if rel in seen:
                 continue
-            if not rel.isascii() and qik.fingerprint.printable(rel) != rel:
-                shown = qik.fingerprint.printable(rel)
+            if not rel.isascii() and qik.hashing.printable(rel) != rel:
+                shown = qik.hashing.printable(rel)
                 qik.warnings.warn(f'{runnable.name}: artifact "{shown}" has a name that is not UTF-8; not stored')
                 continue
             try:
@@ -334,11 +336,11 @@ class Layered(Cache):
                 with files.new_file(dfd, digest) as (fd, tmp):
                     out = files.Hasher(fd, progress=call.touch)
                     if not backend.download(f"blobs/{digest}", out):
-                        raise Untrusted(f'the blob of "{qik.fingerprint.printable(paths[digest])}" is missing from the remote')
+                        raise Untrusted(f'the blob of "{qik.hashing.printable(paths[digest])}" is missing from the remote')
                     if out.hexdigest() != digest:
                         with self.state.lock:
                             self.state.bad.add(digest)
-                        raise Untrusted(f'the artifact "{qik.fingerprint.printable(paths[digest])}" does not match its digest')
+                        raise Untrusted(f'the artifact "{qik.hashing.printable(paths[digest])}" does not match its digest')
                 os.replace(tmp, digest, src_dir_fd=dfd, dst_dir_fd=dfd)
             finally:
                 os.close(dfd)
@@ -393,7 +395,7 @@ class Layered(Cache):
             src, dest = f"{base}/blobs/{art.digest}", f"{folder}/{art.digest}"
             try:
                 if os.path.realpath(src) == os.path.realpath(dest):  # fetched in place
-                    ok = qik.fingerprint.file_digest(dest) == art.digest
+                    ok = qik.hashing.file_digest(dest) == art.digest
                 else:
                     tmp = f"{folder}/{files.tmp_name(art.digest)}"
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -406,9 +408,9 @@ class Layered(Cache):
                     else:
                         os.unlink(tmp)
             except OSError:
-                raise Untrusted(f'the blob of "{qik.fingerprint.printable(path)}" is missing') from None
+                raise Untrusted(f'the blob of "{qik.hashing.printable(path)}" is missing') from None
             if not ok:
-                raise Untrusted(f'the artifact "{qik.fingerprint.printable(path)}" does not match its digest')
+                raise Untrusted(f'the artifact "{qik.hashing.printable(path)}" does not match its digest')
 
     # ---- restore ----
 

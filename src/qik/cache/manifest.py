@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 
 import qik
-import qik.fingerprint
+import qik.globs
+import qik.hashing
 from qik.cache.files import protected
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def decode(data: bytes) -> Manifest:
 
 
 def link_digest(target: str) -> str:
-    return "link:" + qik.fingerprint.hash_bytes(os.fsencode(target))
+    return "link:" + qik.hashing.hash_bytes(os.fsencode(target))
 
 
 def should_cache(code: int, cache_when: str) -> bool:
@@ -109,7 +110,7 @@ def path_rule(path: str) -> str | None:
 
 
 def _matcher(globs: list[str]) -> Any:
-    compiled = [qik.fingerprint.compile_glob(g) for g in globs]
+    compiled = [qik.globs.compile_glob(g) for g in globs]
     return lambda p: any(p.startswith(prefix) and match(p) for prefix, match in compiled)
 
 
@@ -132,7 +133,7 @@ def check(manifest: Manifest, runnable: Runnable, key: str, *, remote: bool) -> 
         return
     allowed = _matcher(runnable.artifacts)
     for path, art in arts.items():
-        shown = qik.fingerprint.printable(path)
+        shown = qik.hashing.printable(path)
         if why := path_rule(path):
             raise Untrusted(f'the artifact path "{shown}" {why}')
         if not allowed(path):
@@ -150,4 +151,4 @@ def check(manifest: Manifest, runnable: Runnable, key: str, *, remote: bool) -> 
         while "/" in head:
             head = head.rsplit("/", 1)[0]
             if head in arts:
-                raise Untrusted(f'"{qik.fingerprint.printable(path)}" lies inside the artifact "{head}"')
+                raise Untrusted(f'"{qik.hashing.printable(path)}" lies inside the artifact "{head}"')

@@ -20,6 +20,7 @@ import msgspec
 import qik.conf
 import qik.fingerprint
 import qik.func
+import qik.hashing
 import qik.warnings
 from qik.cache import files
 from qik.cache.layered import Cache, scan
@@ -73,7 +74,7 @@ class Repo(Cache):
         fp = qik.fingerprint.current()
         for path, art in manifest.artifacts.items():
             if fp.digest(path) != art.digest:
-                shown = qik.fingerprint.printable(path)
+                shown = qik.hashing.printable(path)
                 return None, f'the artifact "{shown}" in the working tree differs from the committed entry'
         return Entry(manifest=manifest, cache=self.name, layer="repo"), ""
 

@@ -64,11 +64,11 @@ def verify_blobs(manifest: Manifest, paths: list[str], blob: Callable[[str], str
     for path in paths:
         digest = manifest.artifacts[path].digest
         try:
-            ok = qik.fingerprint.file_digest(blob(digest)) == digest
+            ok = qik.hashing.file_digest(blob(digest)) == digest
         except OSError:
-            raise Untrusted(f'the blob of "{qik.fingerprint.printable(path)}" is missing') from None
+            raise Untrusted(f'the blob of "{qik.hashing.printable(path)}" is missing') from None
         if not ok:
-            raise Untrusted(f'the artifact "{qik.fingerprint.printable(path)}" does not match its digest')
+            raise Untrusted(f'the artifact "{qik.hashing.printable(path)}" does not match its digest')
 
 
 def restore(root: str, manifest: Manifest, blob: Callable[[str], str], fp: Fingerprinter) -> None:
@@ -101,9 +101,9 @@ def restore(root: str, manifest: Manifest, blob: Callable[[str], str], fp: Finge
                 try:
                     digest, _ = copy_hashed(blob(art.digest), fd)
                 except FileNotFoundError:
-                    raise Untrusted(f'the blob of "{qik.fingerprint.printable(path)}" is missing') from None
+                    raise Untrusted(f'the blob of "{qik.hashing.printable(path)}" is missing') from None
                 if digest != art.digest:
-                    raise Untrusted(f'the artifact "{qik.fingerprint.printable(path)}" does not match its digest')
+                    raise Untrusted(f'the artifact "{qik.hashing.printable(path)}" does not match its digest')
                 os.fchmod(fd, art.mode & 0o777)
                 staged.append((dfd, tmp, name))
         for path in links:

@@ -12,6 +12,7 @@ import qik.cache
 import qik.conf
 import qik.dep
 import qik.fingerprint
+import qik.hashing
 import qik.pygraph.dists
 import qik.pygraph.graph
 import qik.pygraph.utils as utils
@@ -38,7 +39,7 @@ class _State(qik.dep.Dep, frozen=True):
         }
         if self.fences:
             state["fences"] = {s: _fence(s) for s in self.spaces}
-        return [f"{self.val}:{qik.fingerprint.key(state)}"]
+        return [f"{self.val}:{qik.hashing.key(state)}"]
 
     @property
     def runnables(self) -> list[qik.dep.Runnable]:

@@ -25,6 +25,7 @@ import qik.ctx
 import qik.dep
 import qik.errors
 import qik.fingerprint
+import qik.hashing
 import qik.progress
 import qik.runnable
 from qik.uv import utils
@@ -198,7 +199,7 @@ def _install(runnable: qik.runnable.Runnable, progress: qik.progress.Task) -> tu
     if code := _run(sync, log):
         return code, "".join(log)
     progress.advance()
-    synced = qik.fingerprint.file_digest(str(qik.conf.root() / venv.lock))
+    synced = qik.hashing.file_digest(str(qik.conf.root() / venv.lock))
     qik.cache.write_atomic(venv.marker, synced.encode())
     return 0, "".join(log)
 

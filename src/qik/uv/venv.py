@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import qik.conf
 import qik.ctx
 import qik.errors
-import qik.fingerprint
 import qik.func
+import qik.hashing
 import qik.unset
 import qik.venv
 from qik.uv import utils
@@ -173,7 +173,7 @@ def _stat(path: pathlib.Path) -> tuple[int, int, int] | None:
 
 def _digest(path: pathlib.Path) -> str | None:
     try:
-        return qik.fingerprint.file_digest(str(path))
+        return qik.hashing.file_digest(str(path))
     except OSError:
         return None
 
