@@ -35,8 +35,9 @@ QIK_TOML = '[plugins]\npygraph = "qik.pygraph"\n\n[spaces.default]\nmodules = [{
 
 # The in-process measurement: load the project, build the graph, write it.
 TIMED = """
-import time, qik.conf, qik.ctx, qik.fingerprint, qik.pygraph.graph
-qik.conf.load(); qik.ctx.configure()
+import time, qik.ctx, qik.fingerprint, qik.pygraph.graph, qik.session
+session = qik.session.Session().__enter__()
+qik.ctx.configure()
 start = time.perf_counter()
 fp = qik.fingerprint.current()
 graph, parsed = qik.pygraph.graph.build(fp)

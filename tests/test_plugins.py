@@ -181,16 +181,15 @@ def test_schema_validates_own_qik_toml_and_rejects_typo(qik_project: Project) ->
 
 
 def test_round_trip(plug: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    import qik.conf
-    import qik.plugins
+    import qik.project.plugins
+    import qik.session
 
     plug.write("qik.toml", GUIDE_TOML + '\n[commands.x]\nexec = "echo"\ndeps = [{type = "const", val = "1"}, {type = "command", name = "greet", strict = true}]\n')
     plug.commit()
     monkeypatch.chdir(plug.root)
     monkeypatch.syspath_prepend(str(PKGS))
-    qik.conf.reset()
-    try:
-        proj = qik.conf.load().project
+    with qik.session.Session(plugins=qik.project.plugins.Selection(autoload=False)) as session:
+        proj = session.project.conf
         project_t = type(proj)
         data = msgspec.to_builtins(proj)
         plugins = data.pop("plugins")
@@ -199,6 +198,3 @@ def test_round_trip(plug: Project, monkeypatch: pytest.MonkeyPatch) -> None:
         assert again == proj
         assert plugins["folderplug"]["greeting"] == "howdy"
         assert msgspec.to_builtins(again) == msgspec.to_builtins(proj)
-    finally:
-        qik.conf.reset()
-        qik.plugins._LOADED.clear()

@@ -273,8 +273,8 @@ def test_fences(qik_project: Project) -> None:
     p.write("closed/mod/x.py")
     p.commit()
     code = (
-        "import qik.conf, qik.space; qik.conf.load(); "
-        "print([qik.space.load(s).fence for s in ('mine', 'closed', 'default')])"
+        "import qik.session, qik.space\nwith qik.session.Session():\n"
+        "    print([qik.space.load(s).fence for s in ('mine', 'closed', 'default')])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=p.root, capture_output=True, text=True)
     assert out.stdout.strip() == str(

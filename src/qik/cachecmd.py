@@ -31,7 +31,7 @@ def _load() -> None:
     import qik.conf
     import qik.ctx
 
-    qik.conf.load()
+    qik.conf.project()
     qik.ctx.configure()
 
 

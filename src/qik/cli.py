@@ -49,25 +49,35 @@ def _finish() -> None:
     meanwhile cancels the uploads left and says how many."""
     if "qik.cache" not in sys.modules:
         return
-    import qik.cache.layered
     import qik.cache.prune
     import qik.cache.transfer
+    import qik.current
     import qik.interrupt
 
-    qik.interrupt.AWARE.set()
-    lost = qik.cache.transfer.wait_uploads(qik.interrupt.STOP)
-    if qik.interrupt.STOP.is_set():
+    qik.interrupt.signals().aware.set()
+    lost = qik.cache.transfer.wait_uploads(qik.interrupt.signals().stop)
+    if qik.interrupt.signals().stop.is_set():
         click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
-        sys.exit(qik.interrupt.Interrupted(qik.interrupt.signum()).code)
-    if qik.cache.layered.STORED:
+        sys.exit(qik.interrupt.Interrupted(qik.interrupt.signals().signum).code)
+    if qik.current.session().stored:
         qik.cache.prune.auto_prune()
 
 
-def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
-    """The one handler: QikError -> one line and its exit code; Ctrl-C -> 130, SIGTERM -> 143."""
+def _guard(fn: Callable[[], int | None], debug: bool, plugins: tuple[str, ...] = ()) -> NoReturn:
+    """Run ``fn`` in a new session, with the one handler: QikError -> one line and its exit
+    code; Ctrl-C -> 130, SIGTERM -> 143."""
+    import qik.interrupt
+    import qik.project.plugins
+    import qik.session
+
+    with qik.session.Session(plugins=qik.project.plugins.Selection.from_env(plugins)):
+        qik.interrupt.install()
+        _guarded(fn, debug)
+
+
+def _guarded(fn: Callable[[], int | None], debug: bool) -> NoReturn:
     import qik.interrupt
 
-    qik.interrupt.install()
     try:
         code = fn() or 0
         qik.interrupt.check()  # a run that a signal stopped ends as interrupted
@@ -77,7 +87,7 @@ def _guard(fn: Callable[[], int | None], debug: bool) -> NoReturn:
             raise
         _fail(exc)
     except KeyboardInterrupt as exc:
-        qik.interrupt.AWARE.set()  # a second signal from here on only sets KILL
+        qik.interrupt.signals().aware.set()  # a second signal from here on only sets KILL
         _finish()
         click.echo("qik: interrupted", err=True)
         sys.exit(exc.code if isinstance(exc, qik.interrupt.Interrupted) else 130)
@@ -101,7 +111,7 @@ def _configure(opts: dict[str, Any]) -> Any:
     import qik.conf
     import qik.ctx
 
-    qik.conf.load()
+    qik.conf.project()  # loaded here: errors before anything else
     try:
         qik.conf.ensure_priv_work_dir()
     except OSError as exc:
@@ -308,6 +318,10 @@ _OPTIONS = [
     click.option("--json", "json", is_flag=True, help="Machine-readable output on stdout."),
     click.option("--explain", is_flag=True, help="Say why each selected runnable hits or misses."),
     click.option("--shard", metavar="K/N", help="Run the K-th of N balanced shards of the selection."),
+    click.option(
+        "--plugin", multiple=True, metavar="NAME",
+        help="Load this plugin (entry point name or import path), or block it with no:NAME (repeatable).",
+    ),
     click.option("--debug", is_flag=True, help="Show tracebacks."),
 ]
 
@@ -328,7 +342,7 @@ def qik_cmd(**opts: Any) -> None:
     qik :plugins, qik :schema, qik :cache stats|prune|clear, qik :graph,
     qik :durations (each with --help).
     """
-    _guard(lambda: run_qik(opts), opts["debug"])
+    _guard(lambda: run_qik(opts), opts["debug"], opts["plugin"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -367,7 +381,7 @@ def _qikx(exe: str | None, args: list[str], install: bool) -> int:
     import qik.ctx
     import qik.space
 
-    qik.conf.load()
+    qik.conf.project()
     qik.ctx.configure()
     if install:
         qik.space.install_all()

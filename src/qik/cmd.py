@@ -22,7 +22,7 @@ class Cmd(msgspec.Struct, frozen=True):
     runnables: dict[str, Runnable]
 
 
-def _factory(name: str, conf: qik.conf.Cmd, args: dict[str, str]) -> Callable[..., Any]:
+def _factory(name: str, conf: qik.conf.CmdConf, args: dict[str, str]) -> Callable[..., Any]:
     """A command's ``factory``, imported, and checked to take ``(name, conf, **args)``."""
     if not conf.factory:
         return qik.runnable.factory

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import msgspec
 
 import qik.conf
+import qik.current
 import qik.errors
 import qik.func
 from qik.unset import UnsetType
@@ -61,8 +62,6 @@ class QikCtx(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     arch: str = msgspec.field(default_factory=arch)
 
 
-_RUNTIME: list[QikCtx] = []
-_VARS: dict[str, Any] = {}
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -105,7 +104,7 @@ def _is(val: Any, typ: str) -> bool:
     return isinstance(val, _PY_TYPES[typ]) and (typ == "bool" or not isinstance(val, bool))
 
 
-def profiles() -> dict[str, qik.conf.CtxProfile]:
+def profiles() -> dict[str, qik.conf.ProfileConf]:
     """Profiles of the project: ``[ctx.<profile>]`` tables (``default`` always exists)."""
     ctx = qik.conf.project().ctx
     found = {}
@@ -113,17 +112,17 @@ def profiles() -> dict[str, qik.conf.CtxProfile]:
         for name, val in ctx.items():
             if name == "vars":
                 continue
-            if not isinstance(val, qik.conf.CtxProfile):
+            if not isinstance(val, qik.conf.ProfileConf):
                 raise qik.errors.ConfigError(
                     f'{qik.conf.where()}: ctx.{name} must be a table of profile values '
                     "([ctx.NAME.qik] / [ctx.NAME.project]); only ctx.vars is a list."
                 )
             found[name] = val
-    return {"default": qik.conf.CtxProfile()} | found
+    return {"default": qik.conf.ProfileConf()} | found
 
 
 @qik.func.cache
-def declared() -> dict[str, qik.conf.Var]:
+def declared() -> dict[str, qik.conf.VarConf]:
     """Every project variable: declared ones, plus those only given values in profiles.
 
     A variable that appears only in ``[ctx.<profile>.project]`` takes its type from its
@@ -143,7 +142,7 @@ def declared() -> dict[str, qik.conf.Var]:
             if name not in out:
                 typ = next(t for t in ("bool", "int", "str") if _is(val, t))
                 default = val if pname == "default" else msgspec.UNSET
-                out[name] = qik.conf.Var(name=name, type=typ, default=default)  # type: ignore[arg-type]
+                out[name] = qik.conf.VarConf(name=name, type=typ, default=default)  # type: ignore[arg-type]
             elif not _is(val, out[name].type):
                 raise qik.errors.CtxCast(
                     f"{qik.conf.where()}: ctx.{pname}.project.{raw_name} = {val!r} "
@@ -182,8 +181,8 @@ def _profile_runtime(profile: str) -> dict[str, Any]:
 
 def configure(**cli: Any) -> QikCtx:
     """Build the runtime context: defaults < profiles < ``QIK__*`` env < CLI flags."""
-    _RUNTIME.clear()
-    _VARS.clear()
+    session = qik.current.session()
+    session.vars.clear()
     fields = {f.name: f for f in msgspec.structs.fields(QikCtx)}
     profile = cli.get("profile") or os.environ.get("QIK__PROFILE") or "default"
     vals = _profile_runtime(profile)
@@ -198,22 +197,22 @@ def configure(**cli: Any) -> QikCtx:
         rt = msgspec.convert(vals, QikCtx, str_keys=True)
     except msgspec.ValidationError as exc:
         raise qik.errors.CtxCast(f"Invalid runtime context: {exc}") from None
-    _RUNTIME.append(rt)
+    session.runtime = rt
     return rt
 
 
 def runtime() -> QikCtx:
     """The runtime context of this run (built from the environment if not configured)."""
-    if not _RUNTIME:
-        configure()
-    return _RUNTIME[0]
+    rt = qik.current.session().runtime
+    return rt if rt is not None else configure()
 
 
 def var(name: str) -> Any:
     """The value of a project ctx variable: environment, then profile, then default."""
     name = _key(name)
-    if name in _VARS:
-        return _VARS[name]
+    known = qik.current.session().vars
+    if name in known:
+        return known[name]
     decl = declared().get(name)
     if decl is None:
         raise qik.errors.UnconfiguredCtx(
@@ -238,7 +237,7 @@ def var(name: str) -> Any:
                 hint=f"Set {env_name}=... in the environment, give it a default, "
                 f"or set it in [ctx.{runtime().profile}.project].",
             )
-    _VARS[name] = val
+    known[name] = val
     return val
 
 

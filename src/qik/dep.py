@@ -193,23 +193,23 @@ def _cmd_runnables(
     return rs, by_module
 
 
-def glob_factory(conf: qik.conf.GlobDep, module: ModuleLocator | None = None, space: str | None = None) -> Glob:
+def glob_factory(conf: qik.conf.GlobDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Glob:
     return Glob(qik.ctx.format(conf.pattern, module=module))
 
 
-def const_factory(conf: qik.conf.ConstDep, module: ModuleLocator | None = None, space: str | None = None) -> Const:
+def const_factory(conf: qik.conf.ConstDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Const:
     return Const(qik.ctx.format(conf.val, module=module))
 
 
-def pydist_factory(conf: qik.conf.PydistDep, module: ModuleLocator | None = None, space: str | None = None) -> Pydist:
+def pydist_factory(conf: qik.conf.PydistDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Pydist:
     return Pydist(qik.ctx.format(conf.name, module=module))
 
 
-def load_factory(conf: qik.conf.LoadDep, module: ModuleLocator | None = None, space: str | None = None) -> Load:
+def load_factory(conf: qik.conf.LoadDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Load:
     return Load(qik.ctx.format(conf.path, module=module), default=[qik.ctx.format(g, module=module) for g in conf.default])
 
 
-def cmd_factory(conf: qik.conf.CmdDep, module: ModuleLocator | None = None, space: str | None = None) -> Cmd:
+def cmd_factory(conf: qik.conf.CmdDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Cmd:
     return Cmd(qik.ctx.format(conf.name, module=module), strict=conf.strict, isolated=conf.isolated)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-import qik.conf
+import qik.current
 import qik.errors
 import qik.warnings
 from qik.globs import _entries, match_list
@@ -319,14 +319,6 @@ class Fingerprinter:
             self._dirty = False
 
 
-_CURRENT: list[Fingerprinter] = []
-
-
 def current() -> Fingerprinter:
-    if not _CURRENT:
-        _CURRENT.append(Fingerprinter(str(qik.conf.root()), str(qik.conf.priv_work_dir())))
-    return _CURRENT[0]
-
-
-def reset() -> None:
-    _CURRENT.clear()
+    """The fingerprinter of the current session (one file universe per run)."""
+    return qik.current.session().fp

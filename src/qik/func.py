@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
+import qik.current
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,17 +51,33 @@ class cached_property(Generic[T]):  # noqa: N801 - mirrors functools.cached_prop
         return val
 
 
+#: Memos of :func:`cache` when no session is current (library use, unit tests).
+_NO_SESSION: dict[object, dict[Any, Any]] = {}
+
+
 def cache(func: F) -> F:
-    """Memoize a function for the life of the process (cleared by :func:`clear_caches`)."""
-    wrapped = functools.cache(func)
-    _CACHED.append(wrapped)
-    return wrapped  # type: ignore[return-value]
+    """Memoize a function for the current session (each invocation starts empty).
 
+    Arguments must be hashable, as with :func:`functools.cache`.
+    """
+    slot = object()
 
-_CACHED: list[Any] = []
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        s = qik.current.get()
+        memos = s.memo if s is not None else _NO_SESSION
+        table = memos.get(slot)
+        if table is None:
+            table = memos.setdefault(slot, {})
+        key = (args, tuple(sorted(kwargs.items()))) if kwargs else args
+        try:
+            return table[key]
+        except KeyError:
+            return table.setdefault(key, func(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
 
 
 def clear_caches() -> None:
-    """Forget every :func:`cache` result (used when a process loads a second project)."""
-    for fn in _CACHED:
-        fn.cache_clear()
+    """Forget memos made outside a session (a session's memos end with it)."""
+    _NO_SESSION.clear()

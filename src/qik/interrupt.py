@@ -1,9 +1,9 @@
 """Ctrl-C, SIGTERM and SIGHUP: handlers that only set events.
 
 While qik runs commands or waits on a remote, nothing raises inside code that may hold a
-lock: the handlers set :data:`STOP` (and :data:`KILL` on a second signal), and the runner,
-the upload wait and remote calls poll them. Outside those phases (loading the config,
-building the graph) there is nothing to clean up, so the first signal raises
+lock: the handlers set the session's ``stop`` event (and ``kill`` on a second signal), and
+the runner, the upload wait and remote calls poll them. Outside those phases (loading the
+config, building the graph) there is nothing to clean up, so the first signal raises
 :class:`Interrupted` in the main thread as Python's own Ctrl-C does, and a second one ends
 the process at once.
 """
@@ -15,14 +15,34 @@ import signal
 import sys
 import threading
 
-#: Set by the first signal: stop starting work, ask children to end.
-STOP = threading.Event()
-#: Set by a second signal: kill children now.
-KILL = threading.Event()
-#: Set while the main thread polls STOP (it then must not be interrupted by an exception).
-AWARE = threading.Event()
+import qik.current
 
-_SIGNUM: list[int] = []
+
+class Signals:
+    """The signal state of one session."""
+
+    def __init__(self) -> None:
+        #: Set by the first signal: stop starting work, ask children to end.
+        self.stop = threading.Event()
+        #: Set by a second signal: kill children now.
+        self.kill = threading.Event()
+        #: Set while the main thread polls ``stop`` (it then must not be interrupted).
+        self.aware = threading.Event()
+        self.signums: list[int] = []
+
+    @property
+    def signum(self) -> int:
+        """The first signal received (SIGINT if none)."""
+        return self.signums[0] if self.signums else signal.SIGINT
+
+
+_NO_SESSION = Signals()
+
+
+def signals() -> Signals:
+    """The signal state of the current session."""
+    s = qik.current.get()
+    return s.signals if s is not None else _NO_SESSION
 
 
 class Interrupted(KeyboardInterrupt):
@@ -37,23 +57,23 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-def signum() -> int:
-    """The first signal received (SIGINT if none)."""
-    return _SIGNUM[0] if _SIGNUM else signal.SIGINT
+def stopping() -> bool:
+    return signals().stop.is_set()
 
 
 def _handler(num: int, _frame: object) -> None:
-    first = not _SIGNUM
+    state = signals()
+    first = not state.signums
     if first:
-        _SIGNUM.append(num)
-    if STOP.is_set():
-        KILL.set()
-    STOP.set()
-    if AWARE.is_set():
+        state.signums.append(num)
+    if state.stop.is_set():
+        state.kill.set()
+    state.stop.set()
+    if state.aware.is_set():
         return
     if not first:  # a second signal while nothing polls: leave now
         sys.stderr.write("qik: interrupted\n")
-        os._exit(128 + _SIGNUM[0])
+        os._exit(128 + state.signum)
     raise Interrupted(num)
 
 
@@ -65,12 +85,6 @@ def install() -> None:
 
 def check() -> None:
     """Raise :class:`Interrupted` if a signal arrived (for code that polls)."""
-    if STOP.is_set():
-        raise Interrupted(signum())
-
-
-def reset() -> None:
-    """Forget a previous stop (a process that runs qik again, e.g. ``--watch``)."""
-    STOP.clear()
-    KILL.clear()
-    _SIGNUM.clear()
+    state = signals()
+    if state.stop.is_set():
+        raise Interrupted(state.signum)

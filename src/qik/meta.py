@@ -22,7 +22,7 @@ def _load() -> None:
     import qik.conf
     import qik.ctx
 
-    qik.conf.load()
+    qik.conf.project()
     qik.ctx.configure()
 
 
@@ -61,9 +61,9 @@ def _type_name(t: Any) -> str:
 
 def plugins_info() -> list[dict[str, Any]]:
     import qik.conf
-    import qik.plugins
+    import qik.current
 
-    loaded = qik.plugins.loaded()
+    loaded = qik.current.session().project.plugins
     owners: dict[str, dict[str, Any]] = {"qik": {"name": "qik", "source": "built-in", "pyimport": "qik", "version": qik.__version__}}
     for p in loaded.values():
         owners[p.name] = {"name": p.name, "source": p.source, "pyimport": p.pyimport, "version": p.version or _dist_version(p.pyimport)}
@@ -129,9 +129,10 @@ def schema() -> dict[str, Any]:
     """The JSON Schema of qik.toml with every registered type."""
     import msgspec
 
-    import qik.conf
+    import qik.current
+    import qik.project.decode
 
-    types = qik.conf.dynamic_types(for_schema=True)
+    types = qik.project.decode.dynamic_types(qik.current.session().registry, for_schema=True)
     out = msgspec.json.schema(types["project"])
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     out["title"] = "qik.toml"

@@ -6,6 +6,7 @@ stuck on a stalled network or on a child that will not die is abandoned, not joi
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable
@@ -43,8 +44,11 @@ class Pool:
                 fut.set_exception(exc)
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on a worker, in a copy of the caller's context (so it sees the
+        caller's qik session)."""
         if not self._threads:
             self._start()
         fut: Future[T] = Future()
-        self._queue.put((fut, fn))
+        ctx = contextvars.copy_context()
+        self._queue.put((fut, lambda: ctx.run(fn)))
         return fut

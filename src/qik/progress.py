@@ -22,6 +22,8 @@ import time
 from types import TracebackType
 from typing import Protocol
 
+import qik.current
+
 __all__ = ["Reporter", "Task", "task", "tasks"]
 
 
@@ -62,24 +64,38 @@ class Task:
         _changed(self)
 
     def __enter__(self) -> Task:
-        with _LOCK:
-            _OPEN.append(self)
+        state = _tasks()
+        with state.lock:
+            state.open.append(self)
         _STACK.tasks = [*getattr(_STACK, "tasks", []), self]
         _changed(self)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         _STACK.tasks = [t for t in getattr(_STACK, "tasks", []) if t is not self]
-        with _LOCK:
-            if self in _OPEN:
-                _OPEN.remove(self)
+        state = _tasks()
+        with state.lock:
+            if self in state.open:
+                state.open.remove(self)
         _changed(self, ended=True)
 
 
-_LOCK = threading.Lock()
-_OPEN: list[Task] = []
+class Tasks:
+    """The open tasks of one session, and where they are shown."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: list[Task] = []
+        self.reporter: Reporter | None = None
+
+
+_NO_SESSION = Tasks()
 _STACK = threading.local()  # the open tasks of this thread, for nesting
-_REPORTER: list[Reporter] = []
+
+
+def _tasks() -> Tasks:
+    s = qik.current.get()
+    return s.tasks if s is not None else _NO_SESSION
 
 
 def task(name: str, total: int | None = None) -> Task:
@@ -90,15 +106,17 @@ def task(name: str, total: int | None = None) -> Task:
 
 def tasks() -> list[Task]:
     """The open tasks, oldest first."""
-    with _LOCK:
-        return list(_OPEN)
+    state = _tasks()
+    with state.lock:
+        return list(state.open)
 
 
 def _changed(t: Task, *, ended: bool = False) -> None:
-    if _REPORTER:
-        _REPORTER[0].task_changed(t, ended=ended)
+    reporter = _tasks().reporter
+    if reporter is not None:
+        reporter.task_changed(t, ended=ended)
 
 
 def report_to(reporter: Reporter | None) -> None:
     """Set (or with None, clear) where tasks are shown; the console of a run calls it."""
-    _REPORTER[:] = [reporter] if reporter is not None else []
+    _tasks().reporter = reporter

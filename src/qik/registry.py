@@ -1,20 +1,30 @@
 """The type registry: one registry for the built-in types and every plugin's.
 
-Plugins call :func:`register_type` (through ``qik.conf``) with a tagged Struct and the dotted
-path of its factory; the config decoder builds its tagged unions from what is registered.
+Plugins call :func:`register_type` (spelled ``qik.conf.register_type``) when their
+``qikplugin.py`` is imported. Python imports a module once per process, so what each
+module registered is kept in a catalog keyed by the module (like ``sys.modules``); each
+session then builds its own :class:`Registry` from the catalog entries of the plugins it
+loads, so two projects in one process see only their own plugins' types. The config
+decoder builds its tagged unions from that registry.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import pkgutil
+import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
+import qik.current
 import qik.errors
 import qik.func
+
+KINDS = ("cache", "venv", "dep")
 
 
 class Registered(msgspec.Struct, frozen=True):
@@ -23,26 +33,46 @@ class Registered(msgspec.Struct, frozen=True):
     conf: type[Any]
     factory: str
     owner: str
+    kind: str = ""
 
 
-_TYPES: dict[str, dict[str, Registered]] = {"cache": {}, "venv": {}, "dep": {}}
-_CONFS: dict[str, Registered] = {}
-_OWNER = "qik"
-_DEFAULT_VENV_TYPE: list[type[Any]] = []
+#: What each imported module registered, by owner key (the plugin's import path, "qik" for
+#: the built-in types, "qikplugin:<path>" for a project's qikplugin.py).
+_CATALOG: dict[str, list[Registered]] = {}
+_IMPORTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("qik.registry.owner", default=None)
+
+
+@contextlib.contextmanager
+def importing(owner: str) -> Iterator[None]:
+    """Attribute what is registered in the block (a plugin's import) to ``owner``."""
+    token = _IMPORTING.set(owner)
+    try:
+        yield
+    finally:
+        _IMPORTING.reset(token)
+
+
+def _owner() -> str:
+    """Who is registering: the plugin being imported, else the ``X`` of a calling module
+    ``X.qikplugin`` (imported some other way first), else qik itself."""
+    owner = _IMPORTING.get()
+    if owner:
+        return owner
+    caller = str(sys._getframe(2).f_globals.get("__name__", ""))
+    return caller.removesuffix(".qikplugin") if caller.endswith(".qikplugin") else "qik"
+
+
+def forget(owner: str) -> None:
+    """Drop what ``owner`` registered (its module is being imported again)."""
+    _CATALOG.pop(owner, None)
 
 
 def owner_label(owner: str) -> str:
     if owner == "qik":
         return "qik (built-in)"
-    if owner == "qikplugin":
+    if owner == "qikplugin" or owner.startswith("qikplugin:"):
         return "the project's qikplugin.py"
     return f'plugin "{owner}"'
-
-
-def _set_owner(owner: str) -> str:
-    global _OWNER
-    old, _OWNER = _OWNER, owner
-    return old
 
 
 def _tag(cls: type[Any]) -> str:
@@ -59,62 +89,105 @@ def register_type(conf: type[Any], factory: str) -> None:
     path that does not resolve is then an error naming the type and who registered it.
     """
     kind = getattr(conf, "kind", None)
-    if kind not in _TYPES:
+    owner = _owner()
+    if kind not in KINDS:
         raise qik.errors.ConfigError(
-            f"{conf.__qualname__} must subclass qik.conf.Cache, qik.conf.Venv or qik.conf.Dep."
+            f"{conf.__qualname__} must subclass qik.conf.CacheConf, qik.conf.VenvConf or qik.conf.DepConf."
         )
     tag = _tag(conf)
     if not isinstance(factory, str):
         raise qik.errors.ConfigError(
-            f'{owner_label(_OWNER)} registers the {kind} type "{tag}" with a factory of type '
+            f'{owner_label(owner)} registers the {kind} type "{tag}" with a factory of type '
             f"{type(factory).__name__}: pass its dotted path as a string, e.g. \"pkg.module.factory\"."
         )
-    existing = _TYPES[kind].get(tag)
-    if existing and existing.conf is not conf:
-        raise qik.errors.DuplicateType(
-            f'The {kind} type "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
-        )
-    _TYPES[kind][tag] = Registered(conf=conf, factory=factory, owner=_OWNER)
-    if kind == "venv" and _OWNER != "qik":
-        # The last plugin venv type becomes the default for shorthand `venv = "reqs.txt"`.
-        _DEFAULT_VENV_TYPE[:] = [conf]  # type: ignore[list-item]
+    _add(Registered(conf=conf, factory=factory, owner=owner, kind=str(kind)))
 
 
 def register_conf(conf: type[Any]) -> None:
     """Register a plugin's own configuration; its tag is the plugin's import path."""
-    tag = _tag(conf)
-    existing = _CONFS.get(tag)
-    if existing and existing.conf is not conf:
-        raise qik.errors.DuplicateType(
-            f'Plugin configuration "{tag}" is registered twice: by {owner_label(existing.owner)} and by {owner_label(_OWNER)}.'
-        )
-    _CONFS[tag] = Registered(conf=conf, factory="", owner=_OWNER)
+    _tag(conf)
+    _add(Registered(conf=conf, factory="", owner=_owner(), kind="conf"))
+
+
+def _add(reg: Registered) -> None:
+    entries = _CATALOG.setdefault(reg.owner, [])
+    if not any(e.conf is reg.conf and e.kind == reg.kind for e in entries):
+        entries.append(reg)
+
+
+class Registry:
+    """The types one session knows: the built-in ones and those of the plugins it loaded."""
+
+    def __init__(self, owners: Sequence[tuple[str, str]] = (("qik", "qik"),)) -> None:
+        """``owners``: (catalog key, name shown) of each loaded plugin, in load order."""
+        self.types: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        self.confs: dict[str, Registered] = {}
+        self._default_venv: type[Any] | None = None
+        for key, name in owners:
+            for reg in _CATALOG.get(key, []):
+                self._add(msgspec.structs.replace(reg, owner=name))
+
+    def _add(self, reg: Registered) -> None:
+        table = self.confs if reg.kind == "conf" else self.types[reg.kind]
+        tag = _tag(reg.conf)
+        existing = table.get(tag)
+        if existing is not None and existing.conf is not reg.conf:
+            what = f'Plugin configuration "{tag}"' if reg.kind == "conf" else f'The {reg.kind} type "{tag}"'
+            raise qik.errors.DuplicateType(
+                f"{what} is registered twice: by {owner_label(existing.owner)} and by {owner_label(reg.owner)}."
+            )
+        table[tag] = reg
+        if reg.kind == "venv" and reg.owner != "qik":
+            # The last plugin venv type becomes the default for shorthand `venv = "reqs.txt"`.
+            self._default_venv = reg.conf
+
+    def registered(self, kind: str) -> Mapping[str, Registered]:
+        return types.MappingProxyType(self.types[kind])
+
+    def registered_confs(self) -> Mapping[str, Registered]:
+        return types.MappingProxyType(self.confs)
+
+    def get_type_factory(self, conf: Any) -> str:
+        tag = _tag(type(conf))
+        entry = self.types[conf.kind].get(tag)
+        if not entry:
+            raise qik.errors.TypeNotFound(f"{conf.kind} type", tag, self.types[conf.kind])
+        return entry.factory
+
+    def factory_label(self, path: str) -> str:
+        """Who uses a factory path, for errors: the type(s) registered with it and their owner."""
+        for kind, entries in self.types.items():
+            for tag, entry in entries.items():
+                if entry.factory == path:
+                    return f'the {kind} type "{tag}" (registered by {owner_label(entry.owner)})'
+        return ""
+
+    def default_venv_type(self) -> type[Any] | None:
+        """The venv type of the shorthand ``venv = "reqs.txt"``: the last one a plugin registered."""
+        return self._default_venv
+
+
+def current() -> Registry:
+    """The registry of the current session (the built-in types only, outside one)."""
+    s = qik.current.get()
+    return s.registry if s is not None else Registry()
 
 
 def registered(kind: str) -> Mapping[str, Registered]:
     """A read-only view of the registered types of one kind."""
-    return types.MappingProxyType(_TYPES[kind])
+    return current().registered(kind)
 
 
 def registered_confs() -> Mapping[str, Registered]:
-    return types.MappingProxyType(_CONFS)
+    return current().registered_confs()
 
 
 def get_type_factory(conf: Any) -> str:
-    tag = _tag(type(conf))
-    entry = _TYPES[conf.kind].get(tag)
-    if not entry:
-        raise qik.errors.TypeNotFound(f"{conf.kind} type", tag, _TYPES[conf.kind])
-    return entry.factory
+    return current().get_type_factory(conf)
 
 
-def factory_label(path: str) -> str:
-    """Who uses a factory path, for errors: the type(s) registered with it and their owner."""
-    for kind, entries in _TYPES.items():
-        for tag, entry in entries.items():
-            if entry.factory == path:
-                return f'the {kind} type "{tag}" (registered by {owner_label(entry.owner)})'
-    return ""
+def default_venv_type() -> type[Any] | None:
+    return current().default_venv_type()
 
 
 def _unresolvable(exc: Exception) -> str:
@@ -141,7 +214,7 @@ def resolve(path: str, *, what: str = "") -> Any:
         if callable(obj):
             return obj
         reason = f"it is a {type(obj).__name__}, not a function"
-    used_by = what or factory_label(path) or "a factory"
+    used_by = what or current().factory_label(path) or "a factory"
     raise qik.errors.FactoryNotFound(
         f'The factory "{path}" of {used_by} cannot be used: {reason}.',
         hint="Check the dotted path (and that its package is installed and importable).",
@@ -157,8 +230,3 @@ def type_factory(conf: Any) -> Callable[..., Any]:
     """The factory of a registered type's config, imported on first use (cached); a path
     that does not resolve is an error naming the type and the plugin that registered it."""
     return resolve_cached(get_type_factory(conf))  # type: ignore[no-any-return]
-
-
-def default_venv_type() -> type[Any] | None:
-    """The venv type of the shorthand ``venv = "reqs.txt"``: the last one a plugin registered."""
-    return _DEFAULT_VENV_TYPE[0] if _DEFAULT_VENV_TYPE else None

@@ -202,7 +202,7 @@ def fmt_name(cmd: str, *, module: str | None = None, space: str | None = "defaul
     return f"{cmd}{space_str}{module_str}{args_str}"
 
 
-def _make(cmd: str, conf: qik.conf.Cmd, space: str | None, module: qik.conf.ModuleLocator | None) -> Runnable:
+def _make(cmd: str, conf: qik.conf.CmdConf, space: str | None, module: qik.conf.ModuleLocator | None) -> Runnable:
     proj = qik.conf.project()
     cache = "none" if not conf.deps else qik.unset.coalesce(conf.cache, proj.defaults.cache, default="local")
     cache_when = qik.unset.coalesce(conf.cache_when, proj.defaults.cache_when, default="success")
@@ -249,7 +249,7 @@ def check_artifact(pattern: str) -> str:
     return pattern
 
 
-def factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, Runnable]:
+def factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, Runnable]:
     """The default factory: one runnable, or one per module when the exec uses ``{module.``."""
     proj = qik.conf.project()
     if "/" in cmd:

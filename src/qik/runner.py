@@ -89,7 +89,7 @@ class Runner:
     # ---- one runnable ----
 
     def _stopped(self) -> bool:
-        return self._stop.is_set() or qik.interrupt.STOP.is_set()
+        return self._stop.is_set() or qik.interrupt.signals().stop.is_set()
 
     def _worker_id(self) -> int:
         ident = threading.get_ident()
@@ -265,7 +265,7 @@ class Runner:
     def run(self) -> list[Outcome]:
         """Run the graph; on a signal (:mod:`qik.interrupt`), stop and return what ended.
 
-        The caller checks ``qik.interrupt.STOP`` afterwards to exit 130 (143 for SIGTERM).
+        The caller checks ``qik.interrupt.stopping()`` afterwards to exit 130 (143 for SIGTERM).
         """
         g = self.graph
         down = g.downstream
@@ -283,11 +283,11 @@ class Runner:
                     self.console.finished(o)
                     skip(d, why)
 
-        aware = qik.interrupt.AWARE.is_set()
-        qik.interrupt.AWARE.set()  # from here on, signals only set events: this loop polls them
+        aware = qik.interrupt.signals().aware.is_set()
+        qik.interrupt.signals().aware.set()  # from here on, signals only set events: this loop polls them
         try:
             while ready or futures:
-                if qik.interrupt.STOP.is_set() and (not futures or self._stopping()):
+                if qik.interrupt.signals().stop.is_set() and (not futures or self._stopping()):
                     break  # children are gone, or stuck workers are abandoned
                 # Two per worker in flight: a worker never idles while this thread wakes up.
                 while ready and len(futures) < 2 * self.workers and not self._stopped():
@@ -319,7 +319,7 @@ class Runner:
                             ready.append(d)
         finally:
             if not aware:
-                qik.interrupt.AWARE.clear()
+                qik.interrupt.signals().aware.clear()
             self._reaper.close()
             with contextlib.suppress(OSError):
                 self.fp.save()
@@ -333,7 +333,7 @@ class Runner:
             self._stop.set()  # under which no new child starts (see _execute)
             self._signal_all(signal.SIGTERM)
             self._kill_at = now + self.grace
-        if self._abandon_at is None and (qik.interrupt.KILL.is_set() or now >= self._kill_at):
+        if self._abandon_at is None and (qik.interrupt.signals().kill.is_set() or now >= self._kill_at):
             self._signal_all(signal.SIGKILL)
             self._abandon_at = now + 0.5
         return self._abandon_at is not None and now >= self._abandon_at

@@ -50,7 +50,7 @@ class Space(msgspec.Struct, frozen=True, dict=True):
     """A space: an area of the repo with its venv, dotenv files, modules, fence and root."""
 
     name: str
-    conf: qik.conf.Space
+    conf: qik.conf.SpaceConf
 
     @qik.func.cached_property
     def venv(self) -> qik.venv.Venv:
@@ -124,7 +124,7 @@ def _format(template: str, path: str) -> str:
         raise exc.at(qik.conf.where(), path) from None
 
 
-def _root(conf: qik.conf.Space, name: str) -> str | None:
+def _root(conf: qik.conf.SpaceConf, name: str) -> str | None:
     return _format(conf.root, f"$.spaces.{name}.root").strip("/") or None if conf.root else None
 
 
@@ -136,7 +136,7 @@ def _venv_conf(space: str) -> Any:
     if conf is None:
         conf = proj.defaults.venv
     if conf is None:
-        return qik.conf.ActiveVenv()
+        return qik.conf.ActiveVenvConf()
     if isinstance(conf, str | list):
         return qik.conf.default_venv_type()(reqs=conf)
     return conf
@@ -154,7 +154,7 @@ def _check_venv_chain(space: str) -> None:
             )
         seen.append(space)
         conf = _venv_conf(space)
-        if not isinstance(conf, qik.conf.SpaceVenv):
+        if not isinstance(conf, qik.conf.SpaceVenvConf):
             return
         if conf.name not in qik.conf.project().resolved_spaces:
             raise qik.errors.SpaceNotFound(

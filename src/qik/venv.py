@@ -28,7 +28,7 @@ class Venv(msgspec.Struct, frozen=True, dict=True):
     """A space's environment. Plugins subclass it for managed venv types."""
 
     name: str
-    conf: qik.conf.Venv
+    conf: qik.conf.VenvConf
 
     @qik.func.cached_property
     def reqs(self) -> list[str]:
@@ -164,9 +164,9 @@ class SpaceVenv(Venv, frozen=True, dict=True):
         self.target.install()
 
 
-def active_factory(name: str, conf: qik.conf.ActiveVenv) -> ActiveVenv:
+def active_factory(name: str, conf: qik.conf.ActiveVenvConf) -> ActiveVenv:
     return ActiveVenv(name=name, conf=conf)
 
 
-def space_factory(name: str, conf: qik.conf.SpaceVenv) -> SpaceVenv:
+def space_factory(name: str, conf: qik.conf.SpaceVenvConf) -> SpaceVenv:
     return SpaceVenv(name=name, conf=conf)

@@ -1,25 +1,37 @@
-"""Warnings shown once per run (a remote that is down warns once, not per runnable)."""
+"""Warnings shown once per session (a remote that is down warns once, not per runnable).
+
+Plugins call :func:`warn`; while a live status line is on screen the console keeps the
+warning on a line of its own.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
 
-_SEEN: set[str] = set()
+import qik.current
+
 _LOCK = threading.Lock()
+#: Warnings given outside a session (library use).
+_SEEN: set[str] = set()
 _ALL: list[str] = []
 
 
 def warn(msg: str, *, key: str | None = None) -> None:
+    """Print ``qik: warning: MSG`` on stderr, once per ``key`` (default: the message)."""
+    s = qik.current.get()
+    seen, shown = (s.warned, s.warnings) if s is not None else (_SEEN, _ALL)
     with _LOCK:
         k = key or msg
-        if k in _SEEN:
+        if k in seen:
             return
-        _SEEN.add(k)
-        _ALL.append(msg)
+        seen.add(k)
+        shown.append(msg)
     sys.stderr.write(f"qik: warning: {msg}\n")
     sys.stderr.flush()
 
 
 def seen() -> list[str]:
-    return list(_ALL)
+    """The warnings given so far, in order."""
+    s = qik.current.get()
+    return list(s.warnings if s is not None else _ALL)

@@ -66,7 +66,7 @@ def watch(
 
     threading.Thread(target=listen, name="qik-watch", daemon=True).start()
     ready.wait(5)
-    qik.interrupt.AWARE.set()  # the loop below polls for Ctrl-C
+    qik.interrupt.signals().aware.set()  # the loop below polls for Ctrl-C
     try:
         run(graph)
         print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 import qik.conf
+import qik.current
 import qik.fingerprint
 import qik.globs
 import qik.hashing
@@ -45,7 +46,7 @@ from qik.cache.manifest import (
     link_digest,
 )
 from qik.cache.remote import Policy, Remote, State, sign, signed_ok
-from qik.cache.transfer import UPLOADS, Call, Interrupted, run_calls
+from qik.cache.transfer import Call, Interrupted, run_calls
 
 if TYPE_CHECKING:
     from qik.runnable import Inputs, Runnable
@@ -88,8 +89,6 @@ class Uncached(Cache):
 
 
 _STAGING = threading.local()
-#: Set once this process stores an entry, so the CLI prunes the local cache at the end.
-STORED: list[bool] = []
 
 
 class Local:
@@ -450,7 +449,7 @@ class Layered(Cache):
         if hook := os.environ.get("QIK_TEST_HOOK_BEFORE_MANIFEST"):
             _pause(hook)  # lets the crash-safety test kill qik between the blobs and the manifest
         self.layer.write_manifest(runnable.slug, key, msgspec.json.encode(manifest))
-        STORED[:] = [True]
+        qik.current.session().stored = True
         if self.hooks is not None and _overrides(self.hooks, "post_set"):
             try:
                 self.hooks.post_set(runnable=runnable, hash=key, manifest=manifest)
@@ -460,7 +459,7 @@ class Layered(Cache):
             signed = manifest
             if self.policy.signing_key:
                 signed = msgspec.structs.replace(manifest, sig=sign(manifest, self.policy.signing_key))
-            UPLOADS.add(lambda: self._upload(runnable, key, signed))
+            qik.current.session().uploads.add(lambda: self._upload(runnable, key, signed))
         return manifest
 
     def _store_blobs(self, runnable: Runnable, key: str) -> dict[str, Artifact]:
@@ -492,12 +491,12 @@ class Layered(Cache):
             out[rel] = Artifact(digest=digest, mode=stat.S_IMODE(st.st_mode) & 0o777, size=size)
         return out
 
-    def _upload(self, runnable: Runnable, key: str, manifest: Manifest) -> None:
-        """Upload the blobs the remote lacks, then the manifest."""
+    def _upload(self, runnable: Runnable, key: str, manifest: Manifest) -> bool:
+        """Upload the blobs the remote lacks, then the manifest; True once it is there."""
         assert self.backend is not None
         backend, state = self.backend, self.state
         if state.down:
-            return
+            return False
 
         def push(digest: str, call: Call) -> None:
             name = f"blobs/{digest}"
@@ -526,9 +525,11 @@ class Layered(Cache):
                 self._call([lambda call: backend.put(f"{runnable.slug}/{key}.json", msgspec.json.encode(manifest))])
                 progress.advance()
         except Interrupted:
-            return
+            return False
         except Exception as exc:
             self._down("writing", exc)
+            return False
+        return True
 
     def _call(self, fns: list[Any], budgets: list[float] | None = None) -> list[Any]:
         """Run backend calls in parallel under the cache's deadline (connect + read timeout

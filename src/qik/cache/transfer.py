@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
+import qik.current
 import qik.interrupt
 from qik.pool import Pool
 
@@ -45,11 +46,11 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
     """Run ``fns[i](calls[i])`` in parallel on daemon threads and wait for all of them.
 
     A call that shows no progress (no :meth:`Call.touch`) for ``idle`` seconds plus its
-    budget raises :class:`Stalled`; a set :data:`qik.interrupt.STOP` raises :class:`Interrupted`. Either
+    budget raises :class:`Stalled`; a stopping session (:mod:`qik.interrupt`) raises :class:`Interrupted`. Either
     way the calls left running are abandoned: the run goes on without them. The first
     exception of a call is raised once the others have ended.
     """
-    pool = pool or CALLS
+    pool = pool or qik.current.session().calls
 
     def start(fn: Callable[[Call], T], call: Call) -> Callable[[], T]:
         def go() -> T:
@@ -62,7 +63,7 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
     while True:
         if all(f.done() for f in futs):
             return [f.result() for f in futs]
-        if qik.interrupt.STOP.is_set():
+        if qik.interrupt.signals().stop.is_set():
             raise Interrupted("interrupted")
         now = time.monotonic()
         for c in calls:
@@ -72,51 +73,54 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
 
 
 class Uploads:
-    """Uploads queued during a run; they overlap with the commands that follow."""
+    """Uploads queued during a run; they overlap with the commands that follow.
+
+    Each upload is a function that returns True once its entry is on the remote.
+    """
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self._lock = threading.Lock()
-        self._pending: list[Future[None]] = []
+        self._all: list[Future[bool]] = []
 
-    def add(self, fn: Callable[[], None]) -> None:
+    def add(self, fn: Callable[[], bool]) -> None:
         with self._lock:
-            self._pending.append(self._pool.submit(fn))
+            self._all.append(self._pool.submit(fn))
 
     def pending(self) -> int:
         with self._lock:
-            self._pending = [f for f in self._pending if not f.done()]
-            return len(self._pending)
+            return sum(1 for f in self._all if not f.done())
 
     def wait(self, stop: threading.Event | None = None) -> int:
         """Wait for every queued upload; with ``stop`` set meanwhile, cancel the rest.
 
-        Returns how many uploads did not finish (0 when all did).
+        Returns how many uploads did not reach the remote (0 when all did).
         """
-        while True:
-            with self._lock:
-                todo = [f for f in self._pending if not f.done()]
-                self._pending = todo
-            if not todo:
-                return 0
+        while self.pending():
             if stop is not None and stop.is_set():
                 return self.cancel()
             time.sleep(0.02)
+        return self._lost()
 
     def cancel(self) -> int:
-        """Cancel queued uploads; return how many did not finish (running ones included)."""
+        """Cancel queued uploads, give running ones a moment to notice the stop, and return
+        how many did not reach the remote."""
         with self._lock:
-            todo, self._pending = self._pending, []
+            todo = list(self._all)
         for f in todo:
             f.cancel()
-        return sum(1 for f in todo if f.cancelled() or not f.done())
+        concurrent.futures.wait(todo, timeout=0.5)
+        return self._lost()
 
-
-#: Shared by every remote cache of a process (a Session owns them once it exists).
-CALLS = Pool(32, "qik-remote")
-UPLOADS = Uploads(Pool(4, "qik-upload"))
+    def _lost(self) -> int:
+        with self._lock:
+            return sum(
+                1 for f in self._all if f.cancelled() or not f.done() or f.exception() is not None or f.result() is not True
+            )
 
 
 def wait_uploads(stop: threading.Event | None = None) -> int:
-    """Block until every queued upload is done; returns how many were not (see :meth:`Uploads.wait`)."""
-    return UPLOADS.wait(stop)
+    """Block until every upload the current session queued is done; returns how many were
+    not (see :meth:`Uploads.wait`)."""
+    s = qik.current.get()
+    return s.uploads.wait(stop) if s is not None and s._uploads is not None else 0

@@ -51,7 +51,7 @@ def _py_glob() -> str:
     return f"{pp}/**.py" if pp else "**.py"
 
 
-def build_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
     r = qik.runnable.Runnable(
         name=qik.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
@@ -88,7 +88,7 @@ def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.runnable.Runnable
 
 
 def lock_factory(
-    cmd: str, conf: qik.conf.Cmd, pyimport: str | None = None, space: str | None = None, **args: str
+    cmd: str, conf: qik.conf.CmdConf, pyimport: str | None = None, space: str | None = None, **args: str
 ) -> dict[str, qik.runnable.Runnable]:
     """One runnable for a module in a space; with no pyimport, one per module of each space."""
     proj = qik.conf.project()
@@ -113,7 +113,7 @@ def _fence(space: str) -> dict[str, list[str]]:
     return {"modules": sorted(m.path for m in sp.modules.values()), "fence": sp.fence}
 
 
-def check_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
     if not _fenced():
         return {}  # nothing to lint
     r = qik.runnable.Runnable(

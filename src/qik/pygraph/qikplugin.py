@@ -17,7 +17,7 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class PygraphDepConf(qik.conf.Dep, tag="pygraph", frozen=True):
+class PygraphDepConf(qik.conf.DepConf, tag="pygraph", frozen=True):
     """A Python module, the repo modules it imports transitively and the distributions they use."""
 
     pyimport: Annotated[str, _doc('Dotted module path, e.g. "a.b" or "{module.pyimport}".')]

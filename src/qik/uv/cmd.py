@@ -96,7 +96,7 @@ def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
     return shlex.join(argv)
 
 
-def lock_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
     """``uv.lock@space``: the space's lock file, an artifact cached in ``[plugins.uv] cache``."""
     space = _space_arg(cmd, args)
     if space is None:
@@ -132,7 +132,7 @@ def _runnables_of(cmd: str, space: str) -> dict[str, qik.runnable.Runnable]:
     return qik.cmd.load(cmd, space=space).runnables
 
 
-def install_factory(cmd: str, conf: qik.conf.Cmd, **args: str) -> dict[str, qik.runnable.Runnable]:
+def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
     """``uv.install@space``: the venv synced to the lock; cached locally (venvs are per machine)."""
     space = _space_arg(cmd, args)
     if space is None:

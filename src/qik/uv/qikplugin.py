@@ -21,7 +21,7 @@ def _doc(text: str) -> msgspec.Meta:
 Constraint = str | qik.conf.SpaceLocator | qik.unset.UnsetType
 
 
-class UVVenvConf(qik.conf.Venv, frozen=True, tag="uv"):
+class UVVenvConf(qik.conf.VenvConf, frozen=True, tag="uv"):
     """A venv locked with ``uv pip compile --universal`` and installed with ``uv pip sync``."""
 
     python: Annotated[

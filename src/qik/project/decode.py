@@ -1,7 +1,8 @@
 """The second phase of loading qik.toml: typed, strict decoding with every registered type.
 
-msgspec builds tagged unions only from an explicit list, so the Project type is made here
-from the registry once the plugins are imported. Errors name the file and the path.
+msgspec builds tagged unions only from an explicit list, so the project's type is made here
+from the session's registry once the plugins are imported. Errors name the file and the
+path. Also here: checks that need the decoded project (module folders).
 """
 
 from __future__ import annotations
@@ -9,35 +10,46 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import tomllib
 import typing
 from typing import Any, Union
 
 import msgspec
 
 import qik.errors
-from qik.conf import BaseConf, Cmd, Defaults, ModuleOrPlugin, PluginLocator, Project, Space
-from qik.registry import _CONFS, _TYPES
+import qik.registry
+from qik.conf import (
+    BaseConf,
+    CmdConf,
+    DefaultsConf,
+    ModuleLocator,
+    PluginLocator,
+    ProjectConf,
+    SpaceConf,
+    SubProjectConf,
+)
+from qik.project.find import read_toml as read_toml
+from qik.registry import Registry
 
 
-def _union(kind: str) -> Any:
-    members = tuple(r.conf for r in _TYPES[kind].values())
+def _union(registry: Registry, kind: str) -> Any:
+    members = tuple(r.conf for r in registry.types[kind].values())
     return Union[members]  # noqa: UP007 - built from a runtime tuple
 
 
-def dynamic_types(for_schema: bool = False) -> dict[str, Any]:
+def dynamic_types(registry: Registry, for_schema: bool = False) -> dict[str, Any]:
     """The Project type with every registered type in its unions.
 
     ``for_schema`` also types ``[plugins]`` (decoding does it entry by entry instead).
     """
+    _TYPES, _CONFS = registry.types, registry.confs  # noqa: N806
     dep_members = (str, *(r.conf for r in _TYPES["dep"].values()))
     deps_t = list[Union[dep_members]]  # type: ignore  # noqa: UP007
-    venv_t = Union[(_union("venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
-    cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(Cmd,), frozen=True)
-    space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(Space,), frozen=True)
+    venv_t = Union[(_union(registry, "venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
+    cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(CmdConf,), frozen=True)
+    space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(SpaceConf,), frozen=True)
     base_t = msgspec.defstruct("BaseConf", [("deps", deps_t, [])], bases=(BaseConf,), frozen=True)
     defaults_t = msgspec.defstruct(
-        "Defaults", [("venv", venv_t, None)], bases=(Defaults,), frozen=True
+        "Defaults", [("venv", venv_t, None)], bases=(DefaultsConf,), frozen=True
     )
     commands_t = dict[str, Union[cmd_t, str]]  # type: ignore[valid-type]  # noqa: UP007
     extra: list[Any] = []
@@ -49,17 +61,17 @@ def dynamic_types(for_schema: bool = False) -> dict[str, Any]:
         [
             *extra,
             ("commands", commands_t, {}),
-            ("caches", dict[str, _union("cache")], {}),  # type: ignore[misc]
+            ("caches", dict[str, _union(registry, "cache")], {}),  # type: ignore[misc]
             ("spaces", dict[str, Union[space_t, str, list[str]]], {}),  # type: ignore[valid-type]  # noqa: UP007
-            ("venvs", dict[str, _union("venv")], {}),  # type: ignore[misc]
+            ("venvs", dict[str, _union(registry, "venv")], {}),  # type: ignore[misc]
             ("base", base_t, msgspec.field(default_factory=base_t)),
             ("defaults", defaults_t, msgspec.field(default_factory=defaults_t)),
         ],
-        bases=(Project,),
+        bases=(ProjectConf,),
         frozen=True,
     )
     module_t = msgspec.defstruct(
-        "ModuleOrPlugin", [("commands", commands_t, {})], bases=(ModuleOrPlugin,), frozen=True
+        "ModuleOrPlugin", [("commands", commands_t, {})], bases=(SubProjectConf,), frozen=True
     )
     return {"project": project_t, "module": module_t, "cmd": cmd_t}
 
@@ -73,7 +85,8 @@ def _validation_error(exc: msgspec.ValidationError, where: str) -> qik.errors.Co
         tag, path, field = m.groups()
         if field == "type":
             kind = "cache" if path.startswith("$.caches") else "dep" if "deps[" in path else "venv"
-            return qik.errors.TypeNotFound(f"{kind} type", tag, _TYPES[kind]).at(where, path)
+            choices = qik.registry.current().types[kind]
+            return qik.errors.TypeNotFound(f"{kind} type", tag, choices).at(where, path)
     text = text.replace("`", '"')
     return qik.errors.ConfigParse(f"{where}: {text}")
 
@@ -101,12 +114,12 @@ def decode_tables(raw: dict[str, Any], project_t: Any, where: str, prefix: str =
                 decode(val, where=where, type=value_t, path=f"{prefix}.{section}.{name}")
 
 
-def decode_plugins(raw: Any, where: str) -> dict[str, Any]:
+def decode_plugins(raw: Any, where: str, registry: Registry) -> dict[str, Any]:
     """Each ``[plugins.NAME]`` decoded with the configuration its plugin registered."""
     out = {}
     for name, val in (raw or {}).items():
         pyimp = val if isinstance(val, str) else val.get("pyimport") if isinstance(val, dict) else None
-        reg = _CONFS.get(str(pyimp))
+        reg = registry.confs.get(str(pyimp))
         typ = Union[str, reg.conf] if reg else Union[str, PluginLocator]  # noqa: UP007
         out[name] = decode(val, where=where, type=typ, path=f"$.plugins.{name}")
     return out
@@ -161,22 +174,65 @@ def check_nul(raw: dict[str, Any], where: str) -> None:
     )
 
 
-def read_toml(path: pathlib.Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: {exc}") from None
-    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a = {...}}
-        raise qik.errors.ConfigParse(f"{_rel(path)}: invalid TOML: arrays or tables nested too deeply") from None
-    except UnicodeDecodeError as exc:
-        raise qik.errors.ConfigParse(f"{_rel(path)}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise qik.errors.ConfigParse(f"{_rel(path)}: {exc.strerror}") from None
+# ---- checks of the decoded project ----
 
 
-def _rel(path: pathlib.Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+def _folders(root: str, paths: set[str]) -> set[str]:
+    """Which of ``paths`` (normalized, relative) are folders: one scandir per parent folder,
+    not one stat per module (thousands of modules usually share a few parents)."""
+    by_parent: dict[str, list[str]] = {}
+    for path in paths:
+        by_parent.setdefault(path.rpartition("/")[0], []).append(path)
+    found = {"."} & paths
+    for parent, children in by_parent.items():
+        try:
+            with os.scandir(os.path.join(root, parent)) as entries:
+                names = {e.name for e in entries if e.is_dir()}
+        except OSError:
+            continue
+        found.update(p for p in children if p.rpartition("/")[2] in names)
+    return found
+
+
+def _module_path(m: str | ModuleLocator) -> str:
+    """A module's folder, normalized; "" if it is none inside the project (absolute, the
+    root itself, or leading out of it with ``..``)."""
+    path = m.strip("/") if isinstance(m, str) else m.path  # as ModuleLocator.dir reads them
+    if path.startswith("/"):
+        return ""
+    norm = path.rstrip("/")
+    if "." in norm or "//" in norm:  # rare: normalize only the odd ones
+        norm = os.path.normpath(norm)
+        norm = "" if norm in (".", "..") or norm.startswith("../") else norm
+    return norm
+
+
+def check_modules(proj: ProjectConf, root: pathlib.Path, where: str) -> None:
+    """Every module has a name and is a folder inside the project, so a typo fails at load,
+    not as ``cd: can't cd`` in the middle of a run."""
+    paths: dict[str | ModuleLocator, str] = {}
+    named = True
+    for space in proj.resolved_spaces.values():
+        for m in space.modules:
+            if m not in paths:
+                paths[m] = _module_path(m)
+                named = named and bool(m.strip("/") if isinstance(m, str) else m.name)
+    folders = _folders(str(root), {n for n in paths.values() if n})
+    if named and all(n in folders for n in paths.values()):
+        return
+    for sname, space in proj.resolved_spaces.items():
+        for i, m in enumerate(space.modules):
+            path = m if isinstance(m, str) else m.path
+            name = m.strip("/") if isinstance(m, str) else m.name
+            if not name or not path.strip("/"):
+                problem = "needs a name and a folder"
+            elif not paths[m]:
+                problem = f'is not a folder inside the project ("{path}")'
+            elif paths[m] not in folders:
+                problem = f'has no folder "{path}"'
+            else:
+                continue
+            raise qik.errors.BadValue(
+                f'{where}: module "{name}" of space "{sname}" {problem} - at "$.spaces.{sname}.modules[{i}]"',
+                hint="A module is a folder inside the project, relative to its root.",
+            )

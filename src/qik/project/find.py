@@ -1,0 +1,92 @@
+"""Finding the project's configuration: the nearest qik.toml (or ``[tool.qik]``) up to the
+git root that is not a module's own qik.toml."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tomllib
+from typing import Any
+
+import msgspec
+
+import qik.errors
+
+
+class Found(msgspec.Struct, frozen=True):
+    path: pathlib.Path
+    raw: dict[str, Any]
+    #: "qik.toml" or "[tool.qik]"
+    kind: str
+
+    @property
+    def where(self) -> str:
+        """How errors name the file: ``qik.toml`` or ``pyproject.toml [tool.qik]``."""
+        return rel(self.path) if self.kind == "qik.toml" else f"{rel(self.path)} [tool.qik]"
+
+
+def rel(path: pathlib.Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def read_toml(path: pathlib.Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise qik.errors.ConfigParse(f"{rel(path)}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a = {...}}
+        raise qik.errors.ConfigParse(f"{rel(path)}: invalid TOML: arrays or tables nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise qik.errors.ConfigParse(f"{rel(path)}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise qik.errors.ConfigParse(f"{rel(path)}: {exc.strerror}") from None
+
+
+def git_top(start: pathlib.Path) -> pathlib.Path | None:
+    for d in (start, *start.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def _candidates(cwd: pathlib.Path) -> list[Found]:
+    """Config files from cwd up to the git root, nearest first."""
+    top = git_top(cwd)
+    found: list[Found] = []
+    for d in (cwd, *cwd.parents):
+        if (d / "qik.toml").is_file():
+            found.append(Found(d / "qik.toml", {}, "qik.toml"))
+        elif (d / "pyproject.toml").is_file():
+            data = read_toml(d / "pyproject.toml")
+            if isinstance(data.get("tool"), dict) and "qik" in data["tool"]:
+                found.append(Found(d / "pyproject.toml", data["tool"]["qik"], "[tool.qik]"))
+        if d == top:
+            break
+    return found
+
+
+def find(cwd: pathlib.Path | None = None) -> Found:
+    """The project's config file: the nearest one that is not a module's qik.toml."""
+    cwd = (cwd or pathlib.Path.cwd()).resolve()
+    found = _candidates(cwd)
+    if not found:
+        raise qik.errors.ConfigNotFound(
+            "No qik.toml (or [tool.qik] in pyproject.toml) found here or above, up to the git root.",
+            hint="Create a qik.toml at the root of your project.",
+        )
+    loaded = [Found(f.path, f.raw or read_toml(f.path), f.kind) for f in found]
+    chosen = loaded[0]
+    for outer in loaded[1:]:
+        # A module's own qik.toml is not a project: prefer the project that lists it.
+        mod_dirs = set()
+        for space in (outer.raw.get("spaces") or {}).values():
+            for m in space.get("modules", []) if isinstance(space, dict) else []:
+                mpath = m if isinstance(m, str) else m.get("path", "") if isinstance(m, dict) else ""
+                mod_dirs.add((outer.path.parent / str(mpath)).resolve())
+        if chosen.path.parent in mod_dirs:
+            chosen = outer
+    return chosen
