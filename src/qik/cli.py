@@ -285,7 +285,7 @@ def _ls_row(r: Any, graph: Any, status: Any) -> dict[str, Any]:
     return {
         "name": r.name,
         "command": r.cmd,
-        "exec": r.val,
+        "exec": r.exec,
         "module": r.module,
         "space": r.space,
         "cache": r.cache,

@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 import qik.conf
-import qik.dep
+import qik.ctx
 import qik.errors
 import qik.func
+import qik.registry
 import qik.runnable
+import qik.space
+import qik.unset
 
 if TYPE_CHECKING:
+    from qik.dep import Dep
     from qik.runnable import Runnable
 
 
@@ -22,20 +26,119 @@ class Cmd(msgspec.Struct, frozen=True):
     runnables: dict[str, Runnable]
 
 
+# ---- the default factory ----
+
+
+def _make(cmd: str, conf: qik.conf.CmdConf, space: str | None, module: qik.conf.ModuleLocator | None) -> qik.runnable.Runnable:
+    proj = qik.conf.project()
+    cache = "none" if not conf.deps else qik.unset.coalesce(conf.cache, proj.defaults.cache, default="local")
+    cache_when = qik.unset.coalesce(conf.cache_when, proj.defaults.cache_when, default="success")
+    try:
+        at = "exec"
+        val = qik.ctx.format(conf.exec, module=module)
+        deps = []
+        for i, d in enumerate(conf.deps):
+            at = f"deps[{i}]"
+            deps.append(build_dep(d, module=module, space=space))
+        artifacts = []
+        for i, a in enumerate(conf.artifacts):
+            at = f"artifacts[{i}]"
+            artifacts.append(check_artifact(qik.ctx.format(a, module=module)))
+        at = "cache"
+        cache = qik.ctx.format(cache)
+        at = "cache-when"
+        cache_when = qik.ctx.format(cache_when)
+    except qik.errors.QikError as exc:
+        where, path = qik.conf.command_source(cmd)
+        raise exc.at(where, f"{path}.{at}", subject=f'command "{cmd}"') from None
+    return qik.runnable.Runnable(
+        name=qik.runnable.fmt_name(cmd, module=module.name if module else None, space=space),
+        cmd=cmd,
+        exec=val,
+        deps=[*base_deps(), *deps] if conf.deps else deps,
+        artifacts=artifacts,
+        module=module.name if module else None,
+        space=space,
+        cache=cache,
+        cache_when=cache_when,
+        hidden=conf.hidden,
+        tags=list(conf.tags),
+    )
+
+
+def check_artifact(pattern: str) -> str:
+    """An artifact glob must stay inside the project: a cache hit writes what it matches."""
+    if pattern.startswith("/") or ".." in pattern.split("/") or not pattern.strip("/"):
+        raise qik.errors.BadValue(
+            f'The artifact "{pattern}" is not a glob inside the project.',
+            hint='Artifacts are relative to the project root, without "..", e.g. "out/**".',
+        )
+    return pattern
+
+
+def factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
+    """The default factory: one runnable, or one per module when the exec uses ``{module.``."""
+    proj = qik.conf.project()
+    if "/" in cmd:
+        mod = qik.conf.module_locator(cmd.rsplit("/", 1)[0])
+        made = [_make(cmd, conf, qik.space.module_space(mod.name), mod)]
+    elif qik.ctx.uses_module(conf.exec):
+        spaces = (
+            {conf.space: proj.resolved_spaces[conf.space]}
+            if isinstance(conf.space, str) and conf.space in proj.resolved_spaces
+            else proj.resolved_spaces
+        )
+        if isinstance(conf.space, str) and conf.space not in proj.resolved_spaces:
+            raise qik.errors.SpaceNotFound("space", conf.space, proj.resolved_spaces, where=f'command "{cmd}"')
+        made = [
+            _make(cmd, conf, space, mod)
+            for space, sconf in spaces.items()
+            for mod in sconf.modules_by_name.values()
+        ]
+    else:
+        space = conf.space if isinstance(conf.space, str) else "default"
+        if space not in proj.resolved_spaces:
+            raise qik.errors.SpaceNotFound("space", space, proj.resolved_spaces, where=f'command "{cmd}"')
+        made = [_make(cmd, conf, space, None)]
+    return {r.name: r for r in made}
+
+def build_dep(conf: Any, module: qik.conf.ModuleLocator | None = None, space: str | None = None) -> Dep:
+    """A dependency from its configuration (a string is a glob), through the type registry:
+    built-in types are registered like plugins' (``qik.dep.glob_factory``, ...)."""
+    if isinstance(conf, str):
+        conf = qik.conf.GlobDepConf(pattern=conf)
+    return qik.registry.type_factory(conf)(conf, module=module, space=space)  # type: ignore[no-any-return]
+
+
+@qik.func.cache
+def base_deps() -> list[Dep]:
+    """The ``[base]`` deps, added to every cached command."""
+    out = []
+    for i, d in enumerate(qik.conf.project().base.deps):
+        try:
+            out.append(build_dep(d))
+        except qik.errors.QikError as exc:
+            raise exc.at(qik.conf.where(), f"$.base.deps[{i}]") from None
+    return out
+
+
+# ---- loading commands ----
+
+
 def _factory(name: str, conf: qik.conf.CmdConf, args: dict[str, str]) -> Callable[..., Any]:
     """A command's ``factory``, imported, and checked to take ``(name, conf, **args)``."""
     if not conf.factory:
-        return qik.runnable.factory
+        return factory
     import inspect  # only for custom factories
 
     where, path = qik.conf.command_source(name)
     what = f'command "{name}"'
     try:
-        factory = qik.dep.resolve(conf.factory, what=what)
+        custom = qik.registry.resolve(conf.factory, what=what)
     except qik.errors.QikError as exc:
         raise exc.at(where, f"{path}.factory") from None
     try:
-        inspect.signature(factory).bind(name, conf, **args)
+        inspect.signature(custom).bind(name, conf, **args)
     except TypeError as exc:
         raise qik.errors.FactoryNotFound(
             f'The factory "{conf.factory}" of {what} does not take (name, conf): {exc}',
@@ -43,7 +146,7 @@ def _factory(name: str, conf: qik.conf.CmdConf, args: dict[str, str]) -> Callabl
         ).at(where, f"{path}.factory") from None
     except ValueError:  # no signature to check (some builtins): leave it to the call
         pass
-    return factory
+    return custom
 
 
 @qik.func.cache

@@ -220,18 +220,13 @@ _resolve = qik.registry.resolve_cached
 
 def factory(conf: Any, module: ModuleLocator | None = None, space: str | None = None) -> Dep:
     """Build a dependency from its configuration through the type registry."""
-    if isinstance(conf, str):
-        return Glob(qik.ctx.format(conf, module=module))
-    return qik.registry.type_factory(conf)(conf, module=module, space=space)  # type: ignore[no-any-return]
+    import qik.cmd
+
+    return qik.cmd.build_dep(conf, module=module, space=space)
 
 
-@qik.func.cache
 def base() -> list[Dep]:
     """The ``[base]`` deps, added to every cached command."""
-    out = []
-    for i, d in enumerate(qik.conf.project().base.deps):
-        try:
-            out.append(factory(d))
-        except qik.errors.QikError as exc:
-            raise exc.at(qik.conf.where(), f"$.base.deps[{i}]") from None
-    return out
+    import qik.cmd
+
+    return qik.cmd.base_deps()

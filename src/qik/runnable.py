@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 import qik.conf
-import qik.ctx
-import qik.dep
 import qik.errors
-import qik.fingerprint
 import qik.func
 import qik.globs
 import qik.hashing
+import qik.registry
 import qik.space
 import qik.unset
 import qik.venv
+
+if TYPE_CHECKING:
+    import qik.dep
+    import qik.fingerprint
 
 
 class Inputs(msgspec.Struct, frozen=True, omit_defaults=True, dict=True):
@@ -45,7 +47,8 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
 
     name: str
     cmd: str
-    val: str
+    #: The shell string (or, with ``shell = False``, the dotted path of the function).
+    exec: str = ""
     deps: list[qik.dep.Dep] = []
     artifacts: list[str] = []
     module: str | None = None
@@ -55,11 +58,19 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     hidden: bool = False
     tags: list[str] = []
     args: dict[str, str] = {}
-    shell: bool = True  # False: ``val`` is the dotted path of ``func(runnable) -> (code, log)``
+    shell: bool = True  # False: ``exec`` is the dotted path of ``func(runnable) -> (code, log)``
     #: UNSET: the space's venv; None: no venv (plain process env, e.g. venv lock/install).
     venv: Any = qik.unset.UNSET
     #: Extra environment variables for the process.
     environ_extra: dict[str, str] = {}
+    #: The 0.3 name of ``exec`` (still accepted when constructing).
+    val: str = ""
+
+    def __post_init__(self) -> None:
+        if self.val and not self.exec:
+            msgspec.structs.force_setattr(self, "exec", self.val)
+        elif self.exec and not self.val:
+            msgspec.structs.force_setattr(self, "val", self.exec)
 
     @qik.func.cached_property
     def resolved_venv(self) -> Any:
@@ -112,7 +123,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     @qik.func.cached_property
     def spec(self) -> dict[str, Any]:
         """What defines the result besides inputs; not the cache or cache-when."""
-        spec: dict[str, Any] = {"exec": self.val, "artifacts": sorted(self.artifacts)}
+        spec: dict[str, Any] = {"exec": self.exec, "artifacts": sorted(self.artifacts)}
         if self.resolved_space:
             spec["space"] = self.space
         if self.resolved_venv is not None:
@@ -174,7 +185,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         """Run an in-process runnable (``shell=False``, how plugins build fast commands).
         An expected failure is its one-line message and hint in the log, exit code 1."""
         try:
-            return qik.dep._resolve(self.val)(runnable=self)  # type: ignore[no-any-return]
+            return qik.registry.resolve_cached(self.exec)(runnable=self)  # type: ignore[no-any-return]
         except qik.errors.QikError as exc:
             return 1, f"error: {exc.msg}\n" + (f"  hint: {exc.hint}\n" if exc.hint else "")
 
@@ -200,77 +211,3 @@ def fmt_name(cmd: str, *, module: str | None = None, space: str | None = "defaul
     module_str = f"#{module}" if module and not cmd.startswith(f"{module}/") else ""
     args_str = "?" + "&".join(f"{k}={v}" for k, v in sorted(args.items())) if args else ""
     return f"{cmd}{space_str}{module_str}{args_str}"
-
-
-def _make(cmd: str, conf: qik.conf.CmdConf, space: str | None, module: qik.conf.ModuleLocator | None) -> Runnable:
-    proj = qik.conf.project()
-    cache = "none" if not conf.deps else qik.unset.coalesce(conf.cache, proj.defaults.cache, default="local")
-    cache_when = qik.unset.coalesce(conf.cache_when, proj.defaults.cache_when, default="success")
-    try:
-        at = "exec"
-        val = qik.ctx.format(conf.exec, module=module)
-        deps = []
-        for i, d in enumerate(conf.deps):
-            at = f"deps[{i}]"
-            deps.append(qik.dep.factory(d, module=module, space=space))
-        artifacts = []
-        for i, a in enumerate(conf.artifacts):
-            at = f"artifacts[{i}]"
-            artifacts.append(check_artifact(qik.ctx.format(a, module=module)))
-        at = "cache"
-        cache = qik.ctx.format(cache)
-        at = "cache-when"
-        cache_when = qik.ctx.format(cache_when)
-    except qik.errors.QikError as exc:
-        where, path = qik.conf.command_source(cmd)
-        raise exc.at(where, f"{path}.{at}", subject=f'command "{cmd}"') from None
-    return Runnable(
-        name=fmt_name(cmd, module=module.name if module else None, space=space),
-        cmd=cmd,
-        val=val,
-        deps=[*qik.dep.base(), *deps] if conf.deps else deps,
-        artifacts=artifacts,
-        module=module.name if module else None,
-        space=space,
-        cache=cache,
-        cache_when=cache_when,
-        hidden=conf.hidden,
-        tags=list(conf.tags),
-    )
-
-
-def check_artifact(pattern: str) -> str:
-    """An artifact glob must stay inside the project: a cache hit writes what it matches."""
-    if pattern.startswith("/") or ".." in pattern.split("/") or not pattern.strip("/"):
-        raise qik.errors.BadValue(
-            f'The artifact "{pattern}" is not a glob inside the project.',
-            hint='Artifacts are relative to the project root, without "..", e.g. "out/**".',
-        )
-    return pattern
-
-
-def factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, Runnable]:
-    """The default factory: one runnable, or one per module when the exec uses ``{module.``."""
-    proj = qik.conf.project()
-    if "/" in cmd:
-        mod = qik.conf.module_locator(cmd.rsplit("/", 1)[0])
-        made = [_make(cmd, conf, qik.space.module_space(mod.name), mod)]
-    elif qik.ctx.uses_module(conf.exec):
-        spaces = (
-            {conf.space: proj.resolved_spaces[conf.space]}
-            if isinstance(conf.space, str) and conf.space in proj.resolved_spaces
-            else proj.resolved_spaces
-        )
-        if isinstance(conf.space, str) and conf.space not in proj.resolved_spaces:
-            raise qik.errors.SpaceNotFound("space", conf.space, proj.resolved_spaces, where=f'command "{cmd}"')
-        made = [
-            _make(cmd, conf, space, mod)
-            for space, sconf in spaces.items()
-            for mod in sconf.modules_by_name.values()
-        ]
-    else:
-        space = conf.space if isinstance(conf.space, str) else "default"
-        if space not in proj.resolved_spaces:
-            raise qik.errors.SpaceNotFound("space", space, proj.resolved_spaces, where=f'command "{cmd}"')
-        made = [_make(cmd, conf, space, None)]
-    return {r.name: r for r in made}

@@ -120,7 +120,7 @@ class Runner:
         # stop flag looked at again under it: stop() sets the flag before it takes the
         # lock, so a child is either in its list or sees the flag here, never neither.
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", r.val],
+            ["/bin/sh", "-c", r.exec],
             cwd=self.root,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ import msgspec
 
 import qik.conf
 import qik.ctx
-import qik.dep
 import qik.errors
 import qik.func
 import qik.registry
@@ -164,8 +163,11 @@ def _check_venv_chain(space: str) -> None:
 
 
 def _venv(space: str) -> qik.venv.Venv:
+    """A space's venv; an inherited one (``{type = "space"}``) is the other space's object."""
     _check_venv_chain(space)
     conf = _venv_conf(space)
+    if isinstance(conf, qik.conf.SpaceVenvConf):
+        return load(conf.name).venv
     factory = qik.registry.type_factory(conf)
     return factory(space, conf)  # type: ignore[no-any-return]
 
@@ -259,7 +261,9 @@ def environ_for(space: str | None) -> dict[str, str]:
 
 def install_all() -> None:
     """Install every space's venv once (``qikx --install``); inherited venvs are skipped."""
+    done = set()
     for name in qik.conf.project().resolved_spaces:
         venv = load(name).venv
-        if not isinstance(venv, qik.venv.SpaceVenv):
+        if venv.name not in done:  # an inherited venv is installed by the space that owns it
+            done.add(venv.name)
             venv.install()

@@ -113,55 +113,8 @@ class ActiveVenv(Venv, frozen=True, dict=True):
 
 
 class SpaceVenv(Venv, frozen=True, dict=True):
-    """The venv of another space."""
-
-    @qik.func.cached_property
-    def target(self) -> Venv:
-        import qik.space
-
-        return qik.space.load(self.conf.name).venv  # type: ignore[attr-defined]
-
-    def __getattr__(self, attr: str) -> object:
-        return getattr(self.target, attr)
-
-    @qik.func.cached_property
-    def lock(self) -> str | None:
-        return self.target.lock
-
-    @qik.func.cached_property
-    def reqs(self) -> list[str]:
-        return self.target.reqs
-
-    @qik.func.cached_property
-    def dir(self) -> pathlib.Path:
-        return self.target.dir
-
-    @qik.func.cached_property
-    def environ(self) -> dict[str, str]:
-        return self.target.environ
-
-    @qik.func.cached_property
-    def site_packages_dir(self) -> pathlib.Path:
-        return self.target.site_packages_dir
-
-    @qik.func.cached_property
-    def runnable_deps(self) -> dict[str, qik.dep.Runnable]:
-        return self.target.runnable_deps
-
-    @qik.func.cached_property
-    def glob_deps(self) -> set[str]:
-        return self.target.glob_deps
-
-    @qik.func.cached_property
-    def identity(self) -> dict[str, object]:
-        return self.target.identity
-
-    @qik.func.cached_property
-    def pydist_versions(self) -> dict[str, str]:
-        return self.target.pydist_versions
-
-    def install(self) -> None:
-        self.target.install()
+    """``{type = "space", name}``: the venv of another space. A space whose venv is one of
+    these uses that space's venv object itself (see :func:`qik.space.load`)."""
 
 
 def active_factory(name: str, conf: qik.conf.ActiveVenvConf) -> ActiveVenv:

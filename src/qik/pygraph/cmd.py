@@ -55,7 +55,7 @@ def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
     r = qik.runnable.Runnable(
         name=qik.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
-        val="qik.pygraph.cmd.build",
+        exec="qik.pygraph.cmd.build",
         shell=False,
         deps=[
             qik.dep.Glob(_py_glob()),
@@ -73,7 +73,7 @@ def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.runnable.Runnable
     return qik.runnable.Runnable(
         name=qik.runnable.fmt_name(cmd, space=space, pyimport=pyimport),
         cmd=cmd,
-        val="qik.pygraph.cmd.lock",
+        exec="qik.pygraph.cmd.lock",
         shell=False,
         deps=[
             qik.dep.Cmd(utils.build_cmd_name(), strict=True),
@@ -119,7 +119,7 @@ def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
     r = qik.runnable.Runnable(
         name=qik.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
-        val="qik.pygraph.cmd.check",
+        exec="qik.pygraph.cmd.check",
         shell=False,
         deps=[
             qik.dep.Cmd(utils.build_cmd_name(), strict=True),

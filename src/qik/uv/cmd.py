@@ -115,7 +115,7 @@ def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik
     runnable = LockRunnable(
         name=name,
         cmd=cmd,
-        val=lock_exec(venv, name),
+        exec=lock_exec(venv, name),
         deps=deps,
         artifacts=[venv.lock],
         space=space,
@@ -144,7 +144,7 @@ def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, 
     runnable = InstallRunnable(
         name=name,
         cmd=cmd,
-        val="qik.uv.cmd.install",
+        exec="qik.uv.cmd.install",
         deps=[qik.dep.Cmd(utils.lock_cmd_name(), strict=True, args={"space": space})],
         space=space,
         venv=None,

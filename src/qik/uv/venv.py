@@ -183,8 +183,6 @@ def load(space: str) -> UVVenv:
     import qik.space
 
     venv: Any = qik.space.load(space).venv
-    while isinstance(venv, qik.venv.SpaceVenv):
-        venv = venv.target
     if not isinstance(venv, UVVenv):
         raise qik.errors.ConfigError(
             f'The venv of space "{space}" is not a uv venv.',
