@@ -309,7 +309,7 @@ class ProjectConf(Base, frozen=True):
 
     @qik.func.cached_property
     def ctx_vars(self) -> dict[str, VarConf]:
-        """Declared variables (``ctx = [...]`` or ``[ctx] vars = [...]``); see qik.ctx.declared."""
+        """Declared variables (``ctx = [...]`` or ``[ctx] vars = [...]``); see qik.model.ctx.declared."""
         decls = self.ctx.get("vars", []) if isinstance(self.ctx, dict) else self.ctx
         decls = decls if isinstance(decls, list) else []
         return {v: VarConf(name=v) for v in decls if isinstance(v, str)} | {
@@ -339,16 +339,16 @@ def default_venv_type() -> type[VenvConf]:
 
 
 for _cls, _factory in (
-    (GlobDepConf, "qik.dep.glob_factory"),
-    (ConstDepConf, "qik.dep.const_factory"),
-    (CmdDepConf, "qik.dep.cmd_factory"),
-    (PydistDepConf, "qik.dep.pydist_factory"),
-    (LoadDepConf, "qik.dep.load_factory"),
+    (GlobDepConf, "qik.model.dep.glob_factory"),
+    (ConstDepConf, "qik.model.dep.const_factory"),
+    (CmdDepConf, "qik.model.dep.cmd_factory"),
+    (PydistDepConf, "qik.model.dep.pydist_factory"),
+    (LoadDepConf, "qik.model.dep.load_factory"),
     (LocalCacheConf, "qik.cache.local_factory"),
     (RepoCacheConf, "qik.cache.repo_factory"),
     (NoneCacheConf, "qik.cache.none_factory"),
-    (ActiveVenvConf, "qik.venv.active_factory"),
-    (SpaceVenvConf, "qik.venv.space_factory"),
+    (ActiveVenvConf, "qik.model.venv.active_factory"),
+    (SpaceVenvConf, "qik.model.venv.space_factory"),
 ):
     register_type(_cls, _factory)
 

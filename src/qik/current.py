@@ -1,8 +1,8 @@
 """The session of the current invocation, for code reached without one passed in.
 
 The CLI builds one :class:`qik.session.Session` per invocation and runs inside
-:func:`using`; the plugin API (``qik.conf.project()``, ``qik.ctx.format()``,
-``qik.cmd.load()``, ...) reads it from here, so two invocations in one process never share
+:func:`using`; the plugin API (``qik.conf.project()``, ``qik.model.ctx.format()``,
+``qik.model.cmd.load()``, ...) reads it from here, so two invocations in one process never share
 state. It is a :class:`contextvars.ContextVar`: qik's worker threads run in a copy of the
 context that submitted their work (:class:`qik.pool.Pool`).
 """

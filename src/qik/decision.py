@@ -18,7 +18,7 @@ import qik.cache
 
 if TYPE_CHECKING:
     from qik.fingerprint import Fingerprinter
-    from qik.runnable import Inputs, Runnable
+    from qik.model.runnable import Inputs, Runnable
 
 State = Literal["hit", "miss", "uncached"]
 NO_ENTRY = "no entry for this key"
@@ -39,7 +39,7 @@ class Decision(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 def _as_inputs(raw: Any) -> Inputs | None:
-    from qik.runnable import Inputs
+    from qik.model.runnable import Inputs
 
     try:
         return msgspec.convert(raw, Inputs)

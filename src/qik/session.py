@@ -24,8 +24,8 @@ from qik.project.plugins import Selection
 
 if TYPE_CHECKING:
     from qik.cache.transfer import Uploads
-    from qik.ctx import QikCtx
     from qik.fingerprint import Fingerprinter
+    from qik.model.ctx import QikCtx
     from qik.pool import Pool
     from qik.project import Project
 

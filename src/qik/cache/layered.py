@@ -49,7 +49,7 @@ from qik.cache.remote import Policy, Remote, State, sign, signed_ok
 from qik.cache.transfer import Call, Interrupted, run_calls
 
 if TYPE_CHECKING:
-    from qik.runnable import Inputs, Runnable
+    from qik.model.runnable import Inputs, Runnable
 
 
 class Cache:

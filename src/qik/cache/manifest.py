@@ -21,7 +21,7 @@ import qik.hashing
 from qik.cache.files import protected
 
 if TYPE_CHECKING:
-    from qik.runnable import Runnable
+    from qik.model.runnable import Runnable
 
 _HEX = "[0-9a-f]{32}"
 

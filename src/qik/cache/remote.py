@@ -129,12 +129,12 @@ def policy(name: str, conf: Any, where: str) -> Policy:
     A read-only reader without the key gets no remote hits (one warning), unless it sets
     ``require-signature = false`` explicitly.
     """
-    import qik.ctx
+    import qik.model.ctx
 
     loc = f"{where} at $.caches.{name}"
 
     def fmt(val: Any) -> Any:
-        return qik.ctx.format(val) if isinstance(val, str) else val
+        return qik.model.ctx.format(val) if isinstance(val, str) else val
 
     read_only = parse_bool(fmt(getattr(conf, "read_only", False)), where=loc, key="read-only")
     raw_key = getattr(conf, "signing_key", None)

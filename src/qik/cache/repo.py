@@ -36,7 +36,7 @@ from qik.cache.manifest import (
 )
 
 if TYPE_CHECKING:
-    from qik.runnable import Inputs, Runnable
+    from qik.model.runnable import Inputs, Runnable
 
 _GIT_LOCK = threading.Lock()
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import qik.cache
 import qik.cache.remote
-import qik.ctx
 import qik.errors
+import qik.model.ctx
 
 if TYPE_CHECKING:
     from qik.fsspec.qikplugin import FsspecConf
@@ -121,7 +121,7 @@ class FsspecRemote(qik.cache.Remote, frozen=True, dict=True):
 
 def _fmt(val: Any) -> Any:
     if isinstance(val, str):
-        return qik.ctx.format(val)
+        return qik.model.ctx.format(val)
     if isinstance(val, dict):
         return {k: _fmt(v) for k, v in val.items()}
     if isinstance(val, list):
@@ -132,5 +132,5 @@ def _fmt(val: Any) -> Any:
 def factory(name: str, conf: FsspecConf) -> FsspecRemote:
     if importlib.util.find_spec("fsspec") is None:
         raise qik.errors.ExtraNotInstalled("fsspec", "fsspec")
-    url = qik.ctx.format(conf.url)
+    url = qik.model.ctx.format(conf.url)
     return FsspecRemote(url=url, storage_options=_with_timeouts(url, _fmt(conf.storage_options), conf))

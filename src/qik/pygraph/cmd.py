@@ -10,17 +10,17 @@ import msgspec
 
 import qik.cache
 import qik.conf
-import qik.dep
 import qik.fingerprint
 import qik.hashing
+import qik.model.dep
+import qik.model.runnable
+import qik.model.space
 import qik.pygraph.dists
 import qik.pygraph.graph
 import qik.pygraph.utils as utils
-import qik.runnable
-import qik.space
 
 
-class _State(qik.dep.Dep, frozen=True):
+class _State(qik.model.dep.Dep, frozen=True):
     """What besides files decides a lock or check: the plugin's options, the pydist
     config and the installed distributions of some spaces. Read when the key is first
     computed (after the venvs are installed), not when the graph is built."""
@@ -35,15 +35,15 @@ class _State(qik.dep.Dep, frozen=True):
             "v": qik.pygraph.graph.VERSION,
             "plugin": msgspec.to_builtins(utils.conf()),
             "pydist": msgspec.to_builtins(proj.pydist),
-            "dists": {s: qik.space.load(s).venv.pydist_versions for s in self.spaces},
+            "dists": {s: qik.model.space.load(s).venv.pydist_versions for s in self.spaces},
         }
         if self.fences:
             state["fences"] = {s: _fence(s) for s in self.spaces}
         return [f"{self.val}:{qik.hashing.key(state)}"]
 
     @property
-    def runnables(self) -> list[qik.dep.Runnable]:
-        return [r for s in self.spaces for r in qik.space.load(s).venv.runnable_deps.values()]
+    def runnables(self) -> list[qik.model.dep.Runnable]:
+        return [r for s in self.spaces for r in qik.model.space.load(s).venv.runnable_deps.values()]
 
 
 def _py_glob() -> str:
@@ -51,15 +51,15 @@ def _py_glob() -> str:
     return f"{pp}/**.py" if pp else "**.py"
 
 
-def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
-    r = qik.runnable.Runnable(
-        name=qik.runnable.fmt_name(cmd, space=None),
+def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
+    r = qik.model.runnable.Runnable(
+        name=qik.model.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
         exec="qik.pygraph.cmd.build",
         shell=False,
         deps=[
-            qik.dep.Glob(_py_glob()),
-            qik.dep.Const(f"pygraph-graph-v{qik.pygraph.graph.VERSION}:{utils.python_path()}"),
+            qik.model.dep.Glob(_py_glob()),
+            qik.model.dep.Const(f"pygraph-graph-v{qik.pygraph.graph.VERSION}:{utils.python_path()}"),
         ],
         artifacts=[str(utils.graph_path())],
         space=None,
@@ -69,14 +69,14 @@ def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
     return {r.name: r}
 
 
-def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.runnable.Runnable:
-    return qik.runnable.Runnable(
-        name=qik.runnable.fmt_name(cmd, space=space, pyimport=pyimport),
+def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.model.runnable.Runnable:
+    return qik.model.runnable.Runnable(
+        name=qik.model.runnable.fmt_name(cmd, space=space, pyimport=pyimport),
         cmd=cmd,
         exec="qik.pygraph.cmd.lock",
         shell=False,
         deps=[
-            qik.dep.Cmd(utils.build_cmd_name(), strict=True),
+            qik.model.dep.Cmd(utils.build_cmd_name(), strict=True),
             _State("lock", spaces=[space]),
         ],
         artifacts=[str(utils.lock_path(pyimport, space))],
@@ -89,7 +89,7 @@ def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.runnable.Runnable
 
 def lock_factory(
     cmd: str, conf: qik.conf.CmdConf, pyimport: str | None = None, space: str | None = None, **args: str
-) -> dict[str, qik.runnable.Runnable]:
+) -> dict[str, qik.model.runnable.Runnable]:
     """One runnable for a module in a space; with no pyimport, one per module of each space."""
     proj = qik.conf.project()
     spaces = [space] if space else list(proj.resolved_spaces)
@@ -109,20 +109,20 @@ def _fenced() -> list[str]:
 
 
 def _fence(space: str) -> dict[str, list[str]]:
-    sp = qik.space.load(space)
+    sp = qik.model.space.load(space)
     return {"modules": sorted(m.path for m in sp.modules.values()), "fence": sp.fence}
 
 
-def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
+def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
     if not _fenced():
         return {}  # nothing to lint
-    r = qik.runnable.Runnable(
-        name=qik.runnable.fmt_name(cmd, space=None),
+    r = qik.model.runnable.Runnable(
+        name=qik.model.runnable.fmt_name(cmd, space=None),
         cmd=cmd,
         exec="qik.pygraph.cmd.check",
         shell=False,
         deps=[
-            qik.dep.Cmd(utils.build_cmd_name(), strict=True),
+            qik.model.dep.Cmd(utils.build_cmd_name(), strict=True),
             _State("check", spaces=_fenced(), fences=True),
         ],
         space=None,
@@ -134,14 +134,14 @@ def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
 # ---- what the runnables run ----
 
 
-def build(*, runnable: qik.runnable.Runnable) -> tuple[int, str]:
+def build(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
     """Build the import graph and write it to the graph file."""
     graph, parsed = qik.pygraph.graph.build(qik.fingerprint.current())
     qik.pygraph.graph.save(graph)
     return 0, f"{len(graph.modules)} modules ({parsed} parsed)\n"
 
 
-def lock(*, runnable: qik.runnable.Runnable) -> tuple[int, str]:
+def lock(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
     """Write the lock file of a module: its files with digests and its distributions."""
     pyimport, space = runnable.args["pyimport"], runnable.space or "default"
     conf = utils.conf()
@@ -152,7 +152,7 @@ def lock(*, runnable: qik.runnable.Runnable) -> tuple[int, str]:
     pydists = (
         {}
         if conf.ignore_pydists
-        else qik.pygraph.dists.versions(external, space, qik.space.load(space).venv)
+        else qik.pygraph.dists.versions(external, space, qik.model.space.load(space).venv)
     )
     data = msgspec.json.encode(
         {
@@ -180,7 +180,7 @@ def _allowed(path: str, fence: list[str]) -> bool:
 def violations(space: str, graph: qik.pygraph.graph.Graph) -> list[tuple[str, int, str]]:
     """(file, line, imported module) of each import of a fenced space that leaves its fence."""
     conf = utils.conf()
-    sp = qik.space.load(space)
+    sp = qik.model.space.load(space)
     own = [m.path.strip("/") for m in sp.modules.values()]
     fence = sp.fence
     pp = graph.python_path
@@ -203,7 +203,7 @@ def violations(space: str, graph: qik.pygraph.graph.Graph) -> list[tuple[str, in
     return found
 
 
-def check(*, runnable: qik.runnable.Runnable) -> tuple[int, str]:
+def check(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
     """Every import of a fenced space must stay inside its fence or its venv."""
     spaces = _fenced()
     if not spaces:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import qik.conf
-import qik.ctx
-import qik.dep
+import qik.model.ctx
+import qik.model.dep
 import qik.pygraph.utils
 
 if TYPE_CHECKING:
     from qik.pygraph.qikplugin import PygraphDepConf
 
 
-class PygraphDep(qik.dep.BaseCmd, frozen=True):
+class PygraphDep(qik.model.dep.BaseCmd, frozen=True):
     """A python module and its associated imports.
 
     It depends on the ``pygraph.lock`` runnable of the module: the lock file lists every
@@ -50,4 +50,4 @@ def factory(
     module: qik.conf.ModuleLocator | None = None,
     space: str | None = None,
 ) -> PygraphDep:
-    return PygraphDep(qik.ctx.format(conf.pyimport, module=module), space=space)
+    return PygraphDep(qik.model.ctx.format(conf.pyimport, module=module), space=space)

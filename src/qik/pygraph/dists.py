@@ -7,8 +7,8 @@ import threading
 
 import qik.conf
 import qik.errors
+import qik.model.venv
 import qik.pygraph.utils
-import qik.venv
 
 _SKIP_TOPS = ("..", "__pycache__", "bin", "")
 _CACHE: dict[tuple[str, int], dict[str, list[str]]] = {}
@@ -40,7 +40,7 @@ def _scan(site_packages: str) -> dict[str, list[str]]:
     for entry in entries:
         if not entry.endswith((".dist-info", ".egg-info")):
             continue
-        dist = qik.venv.normalize_dist(entry.rsplit(".", 1)[0].split("-", 1)[0])
+        dist = qik.model.venv.normalize_dist(entry.rsplit(".", 1)[0].split("-", 1)[0])
         meta = os.path.join(site_packages, entry)
         try:
             with open(os.path.join(meta, "top_level.txt")) as f:
@@ -56,7 +56,7 @@ def _scan(site_packages: str) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def module_dists(venv: qik.venv.Venv) -> dict[str, list[str]]:
+def module_dists(venv: qik.model.venv.Venv) -> dict[str, list[str]]:
     """Top-level module -> distributions providing it, in a venv (re-read when the
     site-packages folder changes)."""
     try:
@@ -70,7 +70,7 @@ def module_dists(venv: qik.venv.Venv) -> dict[str, list[str]]:
         return _CACHE[(sp, stamp)]
 
 
-def dists_of(module: str, venv: qik.venv.Venv) -> list[str] | None:
+def dists_of(module: str, venv: qik.model.venv.Venv) -> list[str] | None:
     """The distributions of an external top-level module: configured mappings first, then
     the venv's metadata, then a distribution of the same name. None if nothing maps it."""
     conf = qik.pygraph.utils.conf()
@@ -82,17 +82,17 @@ def dists_of(module: str, venv: qik.venv.Venv) -> list[str] | None:
     if found := module_dists(venv).get(module):
         return found
     if venv.pydist_version(module) is not None:
-        return [qik.venv.normalize_dist(module)]
+        return [qik.model.venv.normalize_dist(module)]
     return None
 
 
-def version(dist: str, venv: qik.venv.Venv, space: str) -> str:
+def version(dist: str, venv: qik.model.venv.Venv, space: str) -> str:
     proj = qik.conf.project()
     found = venv.pydist_version(dist)
     if found is None:
-        norm = qik.venv.normalize_dist(dist)
+        norm = qik.model.venv.normalize_dist(dist)
         found = proj.pydist.versions.get(dist) or next(
-            (v for d, v in proj.pydist.versions.items() if qik.venv.normalize_dist(d) == norm), None
+            (v for d, v in proj.pydist.versions.items() if qik.model.venv.normalize_dist(d) == norm), None
         )
     if found is None:
         if not proj.pydist.ignore_missing:
@@ -105,7 +105,7 @@ def version(dist: str, venv: qik.venv.Venv, space: str) -> str:
     return found
 
 
-def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.venv.Venv) -> dict[str, str]:
+def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.model.venv.Venv) -> dict[str, str]:
     """Distribution -> version for the external modules a module imports."""
     conf = qik.pygraph.utils.conf()
     ignore_missing = conf.ignore_missing_module_pydists or qik.conf.project().pydist.ignore_missing_modules
@@ -124,5 +124,5 @@ def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.venv.Ve
                 "distributions from pygraph deps).",
             )
         for dist in dists:
-            out[qik.venv.normalize_dist(dist)] = version(dist, venv, space)
+            out[qik.model.venv.normalize_dist(dist)] = version(dist, venv, space)
     return out

@@ -6,8 +6,8 @@ import pathlib
 from typing import TYPE_CHECKING
 
 import qik.conf
-import qik.ctx
 import qik.errors
+import qik.model.ctx
 import qik.unset
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def build_cmd_name() -> str:
 def cache(which: str) -> str:
     """The cache of a command: ``<which>-cache``, then ``cache``, then ``defaults.cache``."""
     c = conf()
-    return qik.ctx.format(
+    return qik.model.ctx.format(
         qik.unset.coalesce(
             getattr(c, f"{which}_cache"),
             c.cache,

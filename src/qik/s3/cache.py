@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import qik.cache
 import qik.cache.remote
-import qik.ctx
 import qik.errors
+import qik.model.ctx
 
 if TYPE_CHECKING:
     from qik.s3.qikplugin import S3Conf
@@ -140,7 +140,7 @@ def _opt(val: str | None) -> str | None:
     """A formatted optional value; an empty or unset ctx value means "not set"."""
     if val is None:
         return None
-    out = qik.ctx.format(val)
+    out = qik.model.ctx.format(val)
     return None if out in ("", "None") else out
 
 
@@ -148,8 +148,8 @@ def factory(name: str, conf: S3Conf) -> S3Remote:
     if importlib.util.find_spec("boto3") is None:
         raise qik.errors.ExtraNotInstalled("boto3", "s3")
     return S3Remote(
-        bucket=qik.ctx.format(conf.bucket),
-        prefix=qik.ctx.format(conf.prefix),
+        bucket=qik.model.ctx.format(conf.bucket),
+        prefix=qik.model.ctx.format(conf.prefix),
         region_name=_opt(conf.region_name),
         endpoint_url=_opt(conf.endpoint_url),
         aws_access_key_id=_opt(conf.aws_access_key_id),

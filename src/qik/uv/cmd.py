@@ -21,20 +21,20 @@ import msgspec
 
 import qik.cache
 import qik.conf
-import qik.ctx
-import qik.dep
 import qik.errors
 import qik.fingerprint
 import qik.hashing
+import qik.model.ctx
+import qik.model.dep
+import qik.model.runnable
 import qik.progress
-import qik.runnable
 from qik.uv import utils
 from qik.uv import venv as uv_venv
 
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
-class LockRunnable(qik.runnable.Runnable, frozen=True, dict=True):
+class LockRunnable(qik.model.runnable.Runnable, frozen=True, dict=True):
     """``uv pip compile`` of a space's requirements into its lock file."""
 
     def environ(self, worker: int) -> dict[str, str]:
@@ -43,12 +43,12 @@ class LockRunnable(qik.runnable.Runnable, frozen=True, dict=True):
         return env
 
 
-class InstallRunnable(qik.runnable.Runnable, frozen=True, dict=True):
+class InstallRunnable(qik.model.runnable.Runnable, frozen=True, dict=True):
     """``uv venv`` + ``uv pip sync`` of a space's lock into ``._qik/venv/<space>``."""
 
     key_after_run: ClassVar[bool] = True  # keyed on the venv being there
 
-    def inputs(self, fp: qik.fingerprint.Fingerprinter) -> qik.runnable.Inputs:
+    def inputs(self, fp: qik.fingerprint.Fingerprinter) -> qik.model.runnable.Inputs:
         inputs = super().inputs(fp)
         state = "installed" if uv_venv.load(self.args["space"]).installed else "missing"
         return msgspec.structs.replace(inputs, consts=[*inputs.consts, f"venv={state}"])
@@ -61,19 +61,19 @@ def _space_arg(cmd: str, args: dict[str, str]) -> str | None:
 
 
 def _uv_spaces() -> list[str]:
-    import qik.space
+    import qik.model.space
 
     names = qik.conf.project().resolved_spaces
-    return [s for s in names if isinstance(qik.space.load(s).venv, uv_venv.UVVenv)]
+    return [s for s in names if isinstance(qik.model.space.load(s).venv, uv_venv.UVVenv)]
 
 
-def _every_space(cmd: str) -> dict[str, qik.runnable.Runnable]:
+def _every_space(cmd: str) -> dict[str, qik.model.runnable.Runnable]:
     """Without a space argument (``qik uv.lock`` by name): the runnables of every uv space."""
-    import qik.cmd
+    import qik.model.cmd
 
-    out: dict[str, qik.runnable.Runnable] = {}
+    out: dict[str, qik.model.runnable.Runnable] = {}
     for space in _uv_spaces():
-        out |= qik.cmd.load(cmd, space=space).runnables
+        out |= qik.model.cmd.load(cmd, space=space).runnables
     return out
 
 
@@ -96,7 +96,7 @@ def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
     return shlex.join(argv)
 
 
-def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
+def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
     """``uv.lock@space``: the space's lock file, an artifact cached in ``[plugins.uv] cache``."""
     space = _space_arg(cmd, args)
     if space is None:
@@ -104,14 +104,14 @@ def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik
     venv = uv_venv.load(space)
     if venv.name != space:  # an inherited venv is locked by the space that owns it
         return _runnables_of(cmd, venv.name)
-    name = qik.runnable.fmt_name(cmd, space=space)
-    deps: list[qik.dep.Dep] = [qik.dep.Glob(r) for r in venv.reqs]
+    name = qik.model.runnable.fmt_name(cmd, space=space)
+    deps: list[qik.model.dep.Dep] = [qik.model.dep.Glob(r) for r in venv.reqs]
     constraint = venv.constraint
     if isinstance(constraint, qik.conf.SpaceLocator):
         owner = uv_venv.load(constraint.name).name
-        deps.append(qik.dep.Cmd(cmd, strict=True, args={"space": owner}))
+        deps.append(qik.model.dep.Cmd(cmd, strict=True, args={"space": owner}))
     elif constraint:
-        deps.append(qik.dep.Glob(constraint))
+        deps.append(qik.model.dep.Glob(constraint))
     runnable = LockRunnable(
         name=name,
         cmd=cmd,
@@ -126,13 +126,13 @@ def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik
     return {name: runnable}
 
 
-def _runnables_of(cmd: str, space: str) -> dict[str, qik.runnable.Runnable]:
-    import qik.cmd
+def _runnables_of(cmd: str, space: str) -> dict[str, qik.model.runnable.Runnable]:
+    import qik.model.cmd
 
-    return qik.cmd.load(cmd, space=space).runnables
+    return qik.model.cmd.load(cmd, space=space).runnables
 
 
-def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.runnable.Runnable]:
+def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
     """``uv.install@space``: the venv synced to the lock; cached locally (venvs are per machine)."""
     space = _space_arg(cmd, args)
     if space is None:
@@ -140,12 +140,12 @@ def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, 
     venv = uv_venv.load(space)
     if venv.name != space:
         return _runnables_of(cmd, venv.name)
-    name = qik.runnable.fmt_name(cmd, space=space)
+    name = qik.model.runnable.fmt_name(cmd, space=space)
     runnable = InstallRunnable(
         name=name,
         cmd=cmd,
         exec="qik.uv.cmd.install",
-        deps=[qik.dep.Cmd(utils.lock_cmd_name(), strict=True, args={"space": space})],
+        deps=[qik.model.dep.Cmd(utils.lock_cmd_name(), strict=True, args={"space": space})],
         space=space,
         venv=None,
         shell=False,
@@ -169,13 +169,13 @@ def _run(argv: list[str], log: list[str]) -> int:
     return proc.returncode
 
 
-def install(runnable: qik.runnable.Runnable) -> tuple[int, str]:
+def install(runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
     """Create the venv (again, if its Python request changed) and sync it to the lock."""
     with qik.progress.task(f"install the venv of {runnable.args['space']}", total=2) as progress:
         return _install(runnable, progress)
 
 
-def _install(runnable: qik.runnable.Runnable, progress: qik.progress.Task) -> tuple[int, str]:
+def _install(runnable: qik.model.runnable.Runnable, progress: qik.progress.Task) -> tuple[int, str]:
     venv = uv_venv.load(runnable.args["space"])
     uv = utils.uv_bin()
     venv.marker.unlink(missing_ok=True)  # an interrupted sync must not look finished
@@ -206,22 +206,22 @@ def _install(runnable: qik.runnable.Runnable, progress: qik.progress.Task) -> tu
 
 def run_install(venv: uv_venv.UVVenv) -> None:
     """Run a venv's lock and install runnables (``qikx --install``), through the cache."""
-    import qik.console
-    import qik.ctx
-    import qik.graph
-    import qik.runner
+    import qik.model.ctx
+    import qik.model.graph
+    import qik.run.console
+    import qik.run.runner
 
     selected = {d.name: d.obj for d in venv.runnable_deps.values()}
-    nodes, edges = qik.graph.closure(selected, isolated=False)
-    graph = qik.graph.Graph(
+    nodes, edges = qik.model.graph.closure(selected, isolated=False)
+    graph = qik.model.graph.Graph(
         runnables=nodes,
         upstream=edges,
         selected=sorted(selected),
-        order=qik.graph.toposort(nodes, edges),
+        order=qik.model.graph.toposort(nodes, edges),
     )
-    console = qik.console.Console(verbosity=qik.ctx.runtime().verbosity)
+    console = qik.run.console.Console(verbosity=qik.model.ctx.runtime().verbosity)
     console.out = sys.stderr  # qikx's stdout belongs to the program it runs
-    runner = qik.runner.Runner(graph, workers=qik.ctx.runtime().workers, console=console)
+    runner = qik.run.runner.Runner(graph, workers=qik.model.ctx.runtime().workers, console=console)
     failed = [o.name for o in runner.run() if o.code or o.status == "skipped"]
     if failed:
         raise qik.errors.RunnerError(

@@ -52,9 +52,9 @@ class UVPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.uv"):
     @property
     def resolved_cache(self) -> str:
         """The cache name, with ``{ctx.x}`` filled in."""
-        import qik.ctx
+        import qik.model.ctx
 
-        return qik.ctx.format(self.cache)
+        return qik.model.ctx.format(self.cache)
 
 
 qik.conf.register_type(UVVenvConf, "qik.uv.venv.factory")

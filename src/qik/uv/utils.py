@@ -6,9 +6,9 @@ import shutil
 import threading
 
 import qik.conf
-import qik.ctx
 import qik.errors
 import qik.func
+import qik.model.ctx
 from qik.uv.qikplugin import UVPluginConf
 
 
@@ -34,10 +34,10 @@ def index_args() -> list[str]:
     c = conf()
     args: list[str] = []
     if isinstance(c.index_url, str):
-        args += ["--index-url", qik.ctx.format(c.index_url)]
+        args += ["--index-url", qik.model.ctx.format(c.index_url)]
     extra = [c.extra_index_url] if isinstance(c.extra_index_url, str) else c.extra_index_url
     for url in extra:
-        args += ["--extra-index-url", qik.ctx.format(url)]
+        args += ["--extra-index-url", qik.model.ctx.format(url)]
     return args
 
 

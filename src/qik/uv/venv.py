@@ -9,24 +9,24 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import qik.conf
-import qik.ctx
 import qik.errors
 import qik.func
 import qik.hashing
+import qik.model.ctx
+import qik.model.venv
 import qik.unset
-import qik.venv
 from qik.uv import utils
 from qik.uv.qikplugin import UVVenvConf
 
 if TYPE_CHECKING:
-    import qik.dep
+    import qik.model.dep
 
 #: Written (atomically) after a successful sync; removed before one starts.
 MARKER = ".qik-installed"
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;\\#]+)")
 
 
-class UVVenv(qik.venv.Venv, frozen=True, dict=True):
+class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
     """A space's venv, locked and installed by the hidden ``uv.lock``/``uv.install`` runnables."""
 
     conf: UVVenvConf
@@ -34,7 +34,7 @@ class UVVenv(qik.venv.Venv, frozen=True, dict=True):
     @qik.func.cached_property
     def python(self) -> str | None:
         val = qik.unset.coalesce(self.conf.python, utils.conf().python, default=None)
-        return qik.ctx.format(val) if val else None
+        return qik.model.ctx.format(val) if val else None
 
     def _own_constraint(self) -> str | qik.conf.SpaceLocator | None:
         if not isinstance(self.conf.constraint, qik.unset.UnsetType):
@@ -63,7 +63,7 @@ class UVVenv(qik.venv.Venv, frozen=True, dict=True):
                 )
             chain.append(target.name)
             hop = target._own_constraint()
-        return qik.ctx.format(own) if isinstance(own, str) else own
+        return qik.model.ctx.format(own) if isinstance(own, str) else own
 
     @qik.func.cached_property
     def default_lock(self) -> str:
@@ -114,14 +114,14 @@ class UVVenv(qik.venv.Venv, frozen=True, dict=True):
         return env
 
     @qik.func.cached_property
-    def runnable_deps(self) -> dict[str, qik.dep.Runnable]:
+    def runnable_deps(self) -> dict[str, qik.model.dep.Runnable]:
         """The install runnable of this space (it strictly depends on the lock runnable)."""
-        import qik.cmd
-        import qik.dep
+        import qik.model.cmd
+        import qik.model.dep
 
         return {
-            r.name: qik.dep.Runnable(name=r.name, obj=r, strict=True)
-            for r in qik.cmd.load(utils.install_cmd_name(), space=self.name).runnables.values()
+            r.name: qik.model.dep.Runnable(name=r.name, obj=r, strict=True)
+            for r in qik.model.cmd.load(utils.install_cmd_name(), space=self.name).runnables.values()
         }
 
     @qik.func.cached_property
@@ -153,7 +153,7 @@ class UVVenv(qik.venv.Venv, frozen=True, dict=True):
         out: dict[str, str] = {}
         for line in text.splitlines():
             if m := _PINNED.match(line.strip()):
-                out.setdefault(qik.venv.normalize_dist(m.group(1)), m.group(2))
+                out.setdefault(qik.model.venv.normalize_dist(m.group(1)), m.group(2))
         return out
 
     def install(self) -> None:
@@ -180,9 +180,9 @@ def _digest(path: pathlib.Path) -> str | None:
 
 def load(space: str) -> UVVenv:
     """The uv venv a space uses (following ``{type = "space"}`` inheritance)."""
-    import qik.space
+    import qik.model.space
 
-    venv: Any = qik.space.load(space).venv
+    venv: Any = qik.model.space.load(space).venv
     if not isinstance(venv, UVVenv):
         raise qik.errors.ConfigError(
             f'The venv of space "{space}" is not a uv venv.',

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 import qik.progress
 
 if TYPE_CHECKING:
-    from qik.runner import Outcome
+    from qik.run.runner import Outcome
 
 _GREEN, _RED, _YELLOW, _DIM, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 _PLAIN_EVERY = 2.0  # seconds between plain progress lines of one task

@@ -18,7 +18,7 @@ import qik.cache
 import qik.conf
 import qik.errors
 import qik.func
-import qik.graph
+import qik.model.graph
 
 DURATIONS = "durations.json"
 
@@ -45,7 +45,7 @@ def committed_durations() -> dict[str, float]:
         ) from None
 
 
-def recorded_durations(graph: qik.graph.Graph) -> dict[str, float]:
+def recorded_durations(graph: qik.model.graph.Graph) -> dict[str, float]:
     """The newest duration this machine's caches recorded for each runnable of the graph."""
     out = {}
     for name, r in graph.runnables.items():
@@ -54,7 +54,7 @@ def recorded_durations(graph: qik.graph.Graph) -> dict[str, float]:
     return out
 
 
-def partition(graph: qik.graph.Graph, n: int) -> list[list[str]]:
+def partition(graph: qik.model.graph.Graph, n: int) -> list[list[str]]:
     """Longest-first onto the least-loaded shard; ties broken by name, so every job agrees."""
     known = committed_durations()
     weight = {name: known.get(name, 1.0) for name in graph.order}
@@ -68,8 +68,8 @@ def partition(graph: qik.graph.Graph, n: int) -> list[list[str]]:
     return [sorted(s) for s in shares]
 
 
-def select(graph: qik.graph.Graph, spec: str, *, isolated: bool) -> qik.graph.Graph:
+def select(graph: qik.model.graph.Graph, spec: str, *, isolated: bool) -> qik.model.graph.Graph:
     """Shard K's share, plus (unless isolated) the upstream runnables it needs."""
     k, n = parse(spec)
     share = partition(graph, n)[k - 1]
-    return qik.graph.restrict(graph, share, isolated=isolated)
+    return qik.model.graph.restrict(graph, share, isolated=isolated)

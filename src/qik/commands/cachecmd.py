@@ -29,10 +29,10 @@ def _repo_root() -> pathlib.Path:
 
 def _load() -> None:
     import qik.conf
-    import qik.ctx
+    import qik.model.ctx
 
     qik.conf.project()
-    qik.ctx.configure()
+    qik.model.ctx.configure()
 
 
 class Stat(msgspec.Struct, frozen=True):

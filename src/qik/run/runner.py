@@ -24,13 +24,13 @@ import msgspec
 
 import qik.cache
 import qik.conf
-import qik.console
 import qik.decision
 import qik.fingerprint
-import qik.graph
 import qik.interrupt
+import qik.model.graph
+import qik.model.runnable
 import qik.pool
-import qik.runnable
+import qik.run.console
 import qik.warnings
 
 Status = Literal["cached", "ran", "failed", "skipped"]
@@ -55,18 +55,18 @@ class Outcome(msgspec.Struct, frozen=True):
 class Missed(msgspec.Struct, frozen=True):
     """A miss decided on the scheduling thread: the inputs (and key) and the reasons."""
 
-    inputs: qik.runnable.Inputs
+    inputs: qik.model.runnable.Inputs
     reasons: list[str] = []
 
 
 class Runner:
     def __init__(
         self,
-        graph: qik.graph.Graph,
+        graph: qik.model.graph.Graph,
         *,
         workers: int,
         force: bool = False,
-        console: qik.console.Console,
+        console: qik.run.console.Console,
         explain: bool = False,
     ) -> None:
         self.explain = explain
@@ -96,7 +96,7 @@ class Runner:
         with self._procs_lock:
             return self._worker_ids.setdefault(ident, len(self._worker_ids) + 1)
 
-    def _write_log(self, r: qik.runnable.Runnable, data: bytes) -> None:
+    def _write_log(self, r: qik.model.runnable.Runnable, data: bytes) -> None:
         """``._qik/out/<runnable>.out``, written once when the runnable ends; a read-only
         or full ``._qik`` costs a warning, not the run."""
         try:
@@ -104,7 +104,7 @@ class Runner:
         except OSError as exc:
             qik.warnings.warn(f"could not write {qik.conf.priv_work_dir(rel=True)}/out ({exc.strerror or exc})", key="out-dir")
 
-    def _execute(self, r: qik.runnable.Runnable) -> qik.cache.Result:
+    def _execute(self, r: qik.model.runnable.Runnable) -> qik.cache.Result:
         start = time.monotonic()
         if not r.shell:
             code, text = r.call()
@@ -149,7 +149,7 @@ class Runner:
         self._write_log(r, data)
         return qik.cache.Result(code=code, log=data.decode("utf-8", "replace"), duration=time.monotonic() - start)
 
-    def process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
+    def process(self, r: qik.model.runnable.Runnable, missed: Missed | None = None) -> Outcome:
         """Run or replay one runnable and report it (from the worker, so output stays in order).
 
         ``missed``: a miss already decided on the scheduling thread, so the worker neither
@@ -159,7 +159,7 @@ class Runner:
         self.console.finished(o)
         return o
 
-    def _process(self, r: qik.runnable.Runnable, missed: Missed | None = None) -> Outcome:
+    def _process(self, r: qik.model.runnable.Runnable, missed: Missed | None = None) -> Outcome:
         if self._stopped():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
@@ -187,7 +187,7 @@ class Runner:
             self._store(r, cache, inputs, result)
         return self._ran(r, result, inputs.key, why)
 
-    def _ran(self, r: qik.runnable.Runnable, result: qik.cache.Result, key: str | None, why: list[str]) -> Outcome:
+    def _ran(self, r: qik.model.runnable.Runnable, result: qik.cache.Result, key: str | None, why: list[str]) -> Outcome:
         return Outcome(
             name=r.name,
             status="failed" if result.code else "ran",
@@ -198,7 +198,7 @@ class Runner:
             why=why if self.explain else [],
         )
 
-    def _store(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, inputs: qik.runnable.Inputs, result: qik.cache.Result) -> None:
+    def _store(self, r: qik.model.runnable.Runnable, cache: qik.cache.Cache, inputs: qik.model.runnable.Inputs, result: qik.cache.Result) -> None:
         """Store the result under the key of what the command saw, unless its inputs changed
         while it ran (then the next run misses and runs on what is really there)."""
         after = r.inputs(self.fp)
@@ -217,7 +217,7 @@ class Runner:
                 key=f"store:{r.cache}",
             )
 
-    def _replay(self, r: qik.runnable.Runnable, cache: qik.cache.Cache, entry: qik.cache.Entry) -> Outcome | list[str]:
+    def _replay(self, r: qik.model.runnable.Runnable, cache: qik.cache.Cache, entry: qik.cache.Entry) -> Outcome | list[str]:
         """The replayed hit, or why its entry could not be restored (it then runs)."""
         m = entry.manifest
         try:
@@ -238,7 +238,7 @@ class Runner:
             log=m.log,
         )
 
-    def replay_local(self, r: qik.runnable.Runnable) -> Outcome | Missed | None:
+    def replay_local(self, r: qik.model.runnable.Runnable) -> Outcome | Missed | None:
         """Replay a hit of the local or repo cache on the scheduling thread, where it costs
         less than a hand-off to a worker. On a miss, what was decided (a worker runs the
         command with it); None when a worker must look (a remote cache may fetch)."""

@@ -10,8 +10,8 @@ import qik.conf
 import qik.errors
 import qik.fingerprint
 import qik.globs
-import qik.graph
-import qik.runnable
+import qik.model.graph
+import qik.model.runnable
 
 
 def _git(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -74,7 +74,7 @@ def _submodule_changes(path: str, old: str | None) -> set[str]:
     return set(qik.fingerprint.git_files(path))
 
 
-def watch_globs(r: qik.runnable.Runnable, *, need_lock: bool = True) -> list[str]:
+def watch_globs(r: qik.model.runnable.Runnable, *, need_lock: bool = True) -> list[str]:
     """Globs whose changes mean the runnable's inputs changed (lock files stand in for pydists).
 
     ``--since`` needs a lock file to see pydist changes (``need_lock``); ``--watch`` does not.
@@ -100,7 +100,7 @@ def matches(paths: Iterable[str], globs: list[str]) -> bool:
     return any(next(qik.globs.match_sorted(ordered, g), None) is not None for g in globs)
 
 
-def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:
+def strict_dependents(graph: qik.model.graph.Graph, names: set[str]) -> set[str]:
     """``names`` plus every runnable that strictly depends on one of them, transitively."""
     out = set(names)
     changed = True
@@ -114,9 +114,9 @@ def strict_dependents(graph: qik.graph.Graph, names: set[str]) -> set[str]:
 
 
 def affected(
-    graph: qik.graph.Graph,
+    graph: qik.model.graph.Graph,
     paths: set[str],
-    globs: Callable[[qik.runnable.Runnable], list[str]] = watch_globs,
+    globs: Callable[[qik.model.runnable.Runnable], list[str]] = watch_globs,
 ) -> set[str]:
     """Runnables of the graph whose ``globs`` match one of ``paths``, plus strict dependents."""
     ordered = sorted(paths)
@@ -124,6 +124,6 @@ def affected(
     return strict_dependents(graph, hit)
 
 
-def select(graph: qik.graph.Graph, ref: str, *, isolated: bool) -> qik.graph.Graph:
+def select(graph: qik.model.graph.Graph, ref: str, *, isolated: bool) -> qik.model.graph.Graph:
     keep = affected(graph, changed_files(ref)) & set(graph.selected)
-    return qik.graph.restrict(graph, sorted(keep), isolated=isolated)
+    return qik.model.graph.restrict(graph, sorted(keep), isolated=isolated)

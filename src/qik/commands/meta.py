@@ -8,7 +8,7 @@ import click
 
 
 def _run(fn: Any, *args: Any) -> None:
-    from qik.cli import _guard
+    from qik.commands.cli import _guard
 
     _guard(lambda: fn(*args), False)
 
@@ -20,10 +20,10 @@ def cli() -> None:
 
 def _load() -> None:
     import qik.conf
-    import qik.ctx
+    import qik.model.ctx
 
     qik.conf.project()
-    qik.ctx.configure()
+    qik.model.ctx.configure()
 
 
 def _fields(conf: type) -> list[dict[str, Any]]:
@@ -164,20 +164,20 @@ def durations_cmd(commands: tuple[str, ...], write: bool) -> None:
         import msgspec
 
         import qik.cache
+        import qik.commands.shard
         import qik.conf
-        import qik.graph
-        import qik.shard
+        import qik.model.graph
 
         _load()
-        found = qik.shard.recorded_durations(qik.graph.select(commands))
+        found = qik.commands.shard.recorded_durations(qik.model.graph.select(commands))
         data = msgspec.json.format(msgspec.json.encode(dict(sorted(found.items())))).decode() + "\n"
         if not write:
             click.echo(data, nl=False)
             return 0
-        path = qik.conf.pub_work_dir() / qik.shard.DURATIONS
-        merged = qik.shard.committed_durations() | found
+        path = qik.conf.pub_work_dir() / qik.commands.shard.DURATIONS
+        merged = qik.commands.shard.committed_durations() | found
         qik.cache.write_atomic(path, msgspec.json.format(msgspec.json.encode(dict(sorted(merged.items())))) + b"\n")
-        click.echo(f"wrote {len(merged)} durations to {qik.conf.pub_work_dir(rel=True) / qik.shard.DURATIONS}", err=True)
+        click.echo(f"wrote {len(merged)} durations to {qik.conf.pub_work_dir(rel=True) / qik.commands.shard.DURATIONS}", err=True)
         return 0
 
     _run(go)
@@ -193,11 +193,11 @@ def graph_cmd(commands: tuple[str, ...], fmt: str) -> None:
         import msgspec
 
         import qik.conf
-        import qik.ctx
-        import qik.graph
+        import qik.model.ctx
+        import qik.model.graph
 
         _load()
-        g = qik.graph.select(commands)
+        g = qik.model.graph.select(commands)
         if fmt == "json":
             click.echo(msgspec.json.encode({"nodes": g.order, "edges": g.upstream}).decode())
         elif fmt == "dot":
@@ -241,6 +241,6 @@ def graph_cmd(commands: tuple[str, ...], fmt: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def cache_cmd(action: str, caches: tuple[str, ...], max_size: str | None, max_age: str | None, remote: bool, as_json: bool) -> None:
     """Cache upkeep: stats [NAME...] | prune [--max-size S] [--max-age A] | clear [NAME...]."""
-    from qik.cachecmd import main
+    from qik.commands.cachecmd import main
 
     _run(main, action, caches, max_size, max_age, as_json, remote)

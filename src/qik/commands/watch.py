@@ -8,28 +8,28 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import qik.commands.since
 import qik.conf
 import qik.errors
 import qik.fingerprint
-import qik.graph
 import qik.interrupt
-import qik.since
+import qik.model.graph
 
 if TYPE_CHECKING:
-    import qik.runnable
+    import qik.model.runnable
 
 _SKIP = ("._qik/", ".git/")
 
 
-def _watch_globs(r: qik.runnable.Runnable) -> list[str]:
+def _watch_globs(r: qik.model.runnable.Runnable) -> list[str]:
     # Upstream artifacts count too: when a dependency re-runs and rewrites them, so do we.
-    own = qik.since.watch_globs(r, need_lock=False)
+    own = qik.commands.since.watch_globs(r, need_lock=False)
     return [*own, *(a for d in r.dep_runnables.values() for a in d.obj.artifacts)]
 
 
 def watch(
-    graph: qik.graph.Graph,
-    run: Callable[[qik.graph.Graph], Any],
+    graph: qik.model.graph.Graph,
+    run: Callable[[qik.model.graph.Graph], Any],
     *,
     isolated: bool,
     stop: threading.Event | None = None,
@@ -79,9 +79,9 @@ def watch(
             while not batches.empty():  # everything that piled up while the last run ran
                 paths |= batches.get()
             qik.fingerprint.current().refresh()
-            names = qik.since.affected(graph, paths, _watch_globs)
+            names = qik.commands.since.affected(graph, paths, _watch_globs)
             if names:
-                run(qik.graph.restrict(graph, sorted(names), isolated=isolated))
+                run(qik.model.graph.restrict(graph, sorted(names), isolated=isolated))
                 print("qik: watching for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
     finally:
         stop.set()
