@@ -8,92 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 import qik
 import qik.errors
-
-
-def _fail(exc: qik.errors.QikError) -> NoReturn:
-    click.echo(f"qik: error: {exc.msg}", err=True)
-    if exc.hint:
-        click.echo(f"  hint: {exc.hint}", err=True)
-    sys.exit(exc.exit_code)
-
-
-_T0 = time.monotonic()
-
-
-def _elapsed() -> float:
-    """Seconds since this process started (Python's start-up included, where /proc says)."""
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/uptime", "rb") as f:
-            up = float(f.read().split()[0])
-        took = up - ticks / os.sysconf("SC_CLK_TCK")
-        if 0 <= took < 86400:
-            return took
-    except (OSError, ValueError, IndexError):
-        pass
-    return time.monotonic() - _T0
-
-
-def _finish() -> None:
-    """Before exiting: every queued upload is done (never left to interpreter shutdown),
-    then the local cache is pruned to its bound if this run stored anything. A signal
-    meanwhile cancels the uploads left and says how many."""
-    if "qik.cache" not in sys.modules:
-        return
-    import qik.cache.prune
-    import qik.cache.transfer
-    import qik.current
-    import qik.interrupt
-
-    qik.interrupt.signals().aware.set()
-    lost = qik.cache.transfer.wait_uploads(qik.interrupt.signals().stop)
-    if qik.interrupt.signals().stop.is_set():
-        click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
-        sys.exit(qik.interrupt.Interrupted(qik.interrupt.signals().signum).code)
-    if qik.current.session().stored:
-        qik.cache.prune.auto_prune()
-
-
-def _guard(fn: Callable[[], int | None], debug: bool, plugins: tuple[str, ...] = ()) -> NoReturn:
-    """Run ``fn`` in a new session, with the one handler: QikError -> one line and its exit
-    code; Ctrl-C -> 130, SIGTERM -> 143."""
-    import qik.interrupt
-    import qik.project.plugins
-    import qik.session
-
-    with qik.session.Session(plugins=qik.project.plugins.Selection.from_env(plugins)):
-        qik.interrupt.install()
-        _guarded(fn, debug)
-
-
-def _guarded(fn: Callable[[], int | None], debug: bool) -> NoReturn:
-    import qik.interrupt
-
-    try:
-        code = fn() or 0
-        qik.interrupt.check()  # a run that a signal stopped ends as interrupted
-        _finish()
-    except qik.errors.QikError as exc:
-        if debug:
-            raise
-        _fail(exc)
-    except KeyboardInterrupt as exc:
-        qik.interrupt.signals().aware.set()  # a second signal from here on only sets KILL
-        _finish()
-        click.echo("qik: interrupted", err=True)
-        sys.exit(exc.code if isinstance(exc, qik.interrupt.Interrupted) else 130)
-    except BrokenPipeError:
-        sys.exit(1)
-    sys.exit(code)
+from qik.commands.guard import elapsed as _elapsed
+from qik.commands.guard import guard as _guard
 
 
 def _status(runnables: list[Any], fp: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import click
 
 
 def _run(fn: Any, *args: Any) -> None:
-    from qik.commands.cli import _guard
+    from qik.commands.guard import guard
 
-    _guard(lambda: fn(*args), False)
+    guard(lambda: fn(*args), False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,10 +10,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import qik.cache
-import qik.cache.remote
 import qik.errors
-import qik.model.ctx
+import qik.plugin
 
 if TYPE_CHECKING:
     from qik.fsspec.qikplugin import FsspecConf
@@ -47,7 +45,7 @@ def filesystem(url: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
         return _FILESYSTEMS[key]
 
 
-class FsspecRemote(qik.cache.Remote, frozen=True, dict=True):
+class FsspecRemote(qik.plugin.Remote, frozen=True, dict=True):
     """Objects under an fsspec URL."""
 
     url: str
@@ -107,7 +105,7 @@ class FsspecRemote(qik.cache.Remote, frozen=True, dict=True):
     def exists(self, name: str) -> bool:
         return bool(self.fs.exists(self._path(name)))
 
-    def download(self, name: str, out: qik.cache.remote.Sink) -> bool:
+    def download(self, name: str, out: qik.plugin.Sink) -> bool:
         try:
             with self.fs.open(self._path(name), "rb") as f:
                 shutil.copyfileobj(f, out, 1 << 20)
@@ -121,7 +119,7 @@ class FsspecRemote(qik.cache.Remote, frozen=True, dict=True):
 
 def _fmt(val: Any) -> Any:
     if isinstance(val, str):
-        return qik.model.ctx.format(val)
+        return qik.plugin.ctx_format(val)
     if isinstance(val, dict):
         return {k: _fmt(v) for k, v in val.items()}
     if isinstance(val, list):
@@ -132,5 +130,5 @@ def _fmt(val: Any) -> Any:
 def factory(name: str, conf: FsspecConf) -> FsspecRemote:
     if importlib.util.find_spec("fsspec") is None:
         raise qik.errors.ExtraNotInstalled("fsspec", "fsspec")
-    url = qik.model.ctx.format(conf.url)
+    url = qik.plugin.ctx_format(conf.url)
     return FsspecRemote(url=url, storage_options=_with_timeouts(url, _fmt(conf.storage_options), conf))

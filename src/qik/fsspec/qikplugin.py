@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 import msgspec
 
-import qik.conf
+import qik.plugin
 
 
 def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class FsspecConf(qik.conf.RemoteCacheConf, frozen=True, tag="fsspec"):
+class FsspecConf(qik.plugin.RemoteCacheConf, frozen=True, tag="fsspec"):
     """A cache at any fsspec URL (``s3://``, ``gcs://``, ``file://``, ``memory://``, ...),
     layered over the local cache. String values accept {ctx.x}."""
 
@@ -23,4 +23,4 @@ class FsspecConf(qik.conf.RemoteCacheConf, frozen=True, tag="fsspec"):
     ] = {}
 
 
-qik.conf.register_type(FsspecConf, "qik.fsspec.cache.factory")
+qik.plugin.register_type(FsspecConf, "qik.fsspec.cache.factory")

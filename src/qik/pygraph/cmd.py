@@ -8,19 +8,13 @@ from typing import Any
 
 import msgspec
 
-import qik.cache
-import qik.conf
-import qik.fingerprint
-import qik.hashing
-import qik.model.dep
-import qik.model.runnable
-import qik.model.space
+import qik.plugin
 import qik.pygraph.dists
 import qik.pygraph.graph
 import qik.pygraph.utils as utils
 
 
-class _State(qik.model.dep.Dep, frozen=True):
+class _State(qik.plugin.Dep, frozen=True):
     """What besides files decides a lock or check: the plugin's options, the pydist
     config and the installed distributions of some spaces. Read when the key is first
     computed (after the venvs are installed), not when the graph is built."""
@@ -30,20 +24,20 @@ class _State(qik.model.dep.Dep, frozen=True):
 
     @property
     def consts(self) -> list[str]:
-        proj = qik.conf.project()
+        proj = qik.plugin.project()
         state: dict[str, Any] = {
             "v": qik.pygraph.graph.VERSION,
             "plugin": msgspec.to_builtins(utils.conf()),
             "pydist": msgspec.to_builtins(proj.pydist),
-            "dists": {s: qik.model.space.load(s).venv.pydist_versions for s in self.spaces},
+            "dists": {s: qik.plugin.space(s).venv.pydist_versions for s in self.spaces},
         }
         if self.fences:
             state["fences"] = {s: _fence(s) for s in self.spaces}
-        return [f"{self.val}:{qik.hashing.key(state)}"]
+        return [f"{self.val}:{qik.plugin.key(state)}"]
 
     @property
-    def runnables(self) -> list[qik.model.dep.Runnable]:
-        return [r for s in self.spaces for r in qik.model.space.load(s).venv.runnable_deps.values()]
+    def runnables(self) -> list[qik.plugin.RunnableDep]:
+        return [r for s in self.spaces for r in qik.plugin.space(s).venv.runnable_deps.values()]
 
 
 def _py_glob() -> str:
@@ -51,15 +45,15 @@ def _py_glob() -> str:
     return f"{pp}/**.py" if pp else "**.py"
 
 
-def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
-    r = qik.model.runnable.Runnable(
-        name=qik.model.runnable.fmt_name(cmd, space=None),
+def build_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
+    r = qik.plugin.Runnable(
+        name=qik.plugin.fmt_name(cmd, space=None),
         cmd=cmd,
         exec="qik.pygraph.cmd.build",
         shell=False,
         deps=[
-            qik.model.dep.Glob(_py_glob()),
-            qik.model.dep.Const(f"pygraph-graph-v{qik.pygraph.graph.VERSION}:{utils.python_path()}"),
+            qik.plugin.Glob(_py_glob()),
+            qik.plugin.Const(f"pygraph-graph-v{qik.pygraph.graph.VERSION}:{utils.python_path()}"),
         ],
         artifacts=[str(utils.graph_path())],
         space=None,
@@ -69,14 +63,14 @@ def build_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
     return {r.name: r}
 
 
-def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.model.runnable.Runnable:
-    return qik.model.runnable.Runnable(
-        name=qik.model.runnable.fmt_name(cmd, space=space, pyimport=pyimport),
+def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.plugin.Runnable:
+    return qik.plugin.Runnable(
+        name=qik.plugin.fmt_name(cmd, space=space, pyimport=pyimport),
         cmd=cmd,
         exec="qik.pygraph.cmd.lock",
         shell=False,
         deps=[
-            qik.model.dep.Cmd(utils.build_cmd_name(), strict=True),
+            qik.plugin.CmdDep(utils.build_cmd_name(), strict=True),
             _State("lock", spaces=[space]),
         ],
         artifacts=[str(utils.lock_path(pyimport, space))],
@@ -88,10 +82,10 @@ def _lock_runnable(cmd: str, pyimport: str, space: str) -> qik.model.runnable.Ru
 
 
 def lock_factory(
-    cmd: str, conf: qik.conf.CmdConf, pyimport: str | None = None, space: str | None = None, **args: str
-) -> dict[str, qik.model.runnable.Runnable]:
+    cmd: str, conf: qik.plugin.CmdConf, pyimport: str | None = None, space: str | None = None, **args: str
+) -> dict[str, qik.plugin.Runnable]:
     """One runnable for a module in a space; with no pyimport, one per module of each space."""
-    proj = qik.conf.project()
+    proj = qik.plugin.project()
     spaces = [space] if space else list(proj.resolved_spaces)
     for s in spaces:
         if s not in proj.resolved_spaces:
@@ -105,24 +99,24 @@ def lock_factory(
 
 
 def _fenced() -> list[str]:
-    return [n for n, s in qik.conf.project().resolved_spaces.items() if s.fence]
+    return [n for n, s in qik.plugin.project().resolved_spaces.items() if s.fence]
 
 
 def _fence(space: str) -> dict[str, list[str]]:
-    sp = qik.model.space.load(space)
+    sp = qik.plugin.space(space)
     return {"modules": sorted(m.path for m in sp.modules.values()), "fence": sp.fence}
 
 
-def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
+def check_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
     if not _fenced():
         return {}  # nothing to lint
-    r = qik.model.runnable.Runnable(
-        name=qik.model.runnable.fmt_name(cmd, space=None),
+    r = qik.plugin.Runnable(
+        name=qik.plugin.fmt_name(cmd, space=None),
         cmd=cmd,
         exec="qik.pygraph.cmd.check",
         shell=False,
         deps=[
-            qik.model.dep.Cmd(utils.build_cmd_name(), strict=True),
+            qik.plugin.CmdDep(utils.build_cmd_name(), strict=True),
             _State("check", spaces=_fenced(), fences=True),
         ],
         space=None,
@@ -134,14 +128,14 @@ def check_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qi
 # ---- what the runnables run ----
 
 
-def build(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
+def build(*, runnable: qik.plugin.Runnable) -> tuple[int, str]:
     """Build the import graph and write it to the graph file."""
-    graph, parsed = qik.pygraph.graph.build(qik.fingerprint.current())
+    graph, parsed = qik.pygraph.graph.build(qik.plugin.fingerprinter())
     qik.pygraph.graph.save(graph)
     return 0, f"{len(graph.modules)} modules ({parsed} parsed)\n"
 
 
-def lock(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
+def lock(*, runnable: qik.plugin.Runnable) -> tuple[int, str]:
     """Write the lock file of a module: its files with digests and its distributions."""
     pyimport, space = runnable.args["pyimport"], runnable.space or "default"
     conf = utils.conf()
@@ -152,7 +146,7 @@ def lock(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
     pydists = (
         {}
         if conf.ignore_pydists
-        else qik.pygraph.dists.versions(external, space, qik.model.space.load(space).venv)
+        else qik.pygraph.dists.versions(external, space, qik.plugin.space(space).venv)
     )
     data = msgspec.json.encode(
         {
@@ -163,13 +157,13 @@ def lock(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
         },
         order="sorted",
     )
-    path = qik.conf.root() / utils.lock_path(pyimport, space)
+    path = qik.plugin.root() / utils.lock_path(pyimport, space)
     try:
         unchanged = path.read_bytes() == data
     except OSError:
         unchanged = False
     if not unchanged:
-        qik.cache.write_atomic(path, data)
+        qik.plugin.write_atomic(path, data)
     return 0, ""
 
 
@@ -180,7 +174,7 @@ def _allowed(path: str, fence: list[str]) -> bool:
 def violations(space: str, graph: qik.pygraph.graph.Graph) -> list[tuple[str, int, str]]:
     """(file, line, imported module) of each import of a fenced space that leaves its fence."""
     conf = utils.conf()
-    sp = qik.model.space.load(space)
+    sp = qik.plugin.space(space)
     own = [m.path.strip("/") for m in sp.modules.values()]
     fence = sp.fence
     pp = graph.python_path
@@ -203,7 +197,7 @@ def violations(space: str, graph: qik.pygraph.graph.Graph) -> list[tuple[str, in
     return found
 
 
-def check(*, runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
+def check(*, runnable: qik.plugin.Runnable) -> tuple[int, str]:
     """Every import of a fenced space must stay inside its fence or its venv."""
     spaces = _fenced()
     if not spaces:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import qik.conf
-import qik.model.ctx
-import qik.model.dep
+import qik.plugin
 import qik.pygraph.utils
 
 if TYPE_CHECKING:
     from qik.pygraph.qikplugin import PygraphDepConf
 
 
-class PygraphDep(qik.model.dep.BaseCmd, frozen=True):
+class PygraphDep(qik.plugin.BaseCmd, frozen=True):
     """A python module and its associated imports.
 
     It depends on the ``pygraph.lock`` runnable of the module: the lock file lists every
@@ -47,7 +45,7 @@ class PygraphDep(qik.model.dep.BaseCmd, frozen=True):
 
 def factory(
     conf: PygraphDepConf,
-    module: qik.conf.ModuleLocator | None = None,
+    module: qik.plugin.ModuleLocator | None = None,
     space: str | None = None,
 ) -> PygraphDep:
-    return PygraphDep(qik.model.ctx.format(conf.pyimport, module=module), space=space)
+    return PygraphDep(qik.plugin.ctx_format(conf.pyimport, module=module), space=space)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
-import qik.conf
 import qik.errors
-import qik.model.venv
+import qik.plugin
 import qik.pygraph.utils
 
 _SKIP_TOPS = ("..", "__pycache__", "bin", "")
@@ -40,7 +39,7 @@ def _scan(site_packages: str) -> dict[str, list[str]]:
     for entry in entries:
         if not entry.endswith((".dist-info", ".egg-info")):
             continue
-        dist = qik.model.venv.normalize_dist(entry.rsplit(".", 1)[0].split("-", 1)[0])
+        dist = qik.plugin.normalize_dist(entry.rsplit(".", 1)[0].split("-", 1)[0])
         meta = os.path.join(site_packages, entry)
         try:
             with open(os.path.join(meta, "top_level.txt")) as f:
@@ -56,7 +55,7 @@ def _scan(site_packages: str) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def module_dists(venv: qik.model.venv.Venv) -> dict[str, list[str]]:
+def module_dists(venv: qik.plugin.Venv) -> dict[str, list[str]]:
     """Top-level module -> distributions providing it, in a venv (re-read when the
     site-packages folder changes)."""
     try:
@@ -70,11 +69,11 @@ def module_dists(venv: qik.model.venv.Venv) -> dict[str, list[str]]:
         return _CACHE[(sp, stamp)]
 
 
-def dists_of(module: str, venv: qik.model.venv.Venv) -> list[str] | None:
+def dists_of(module: str, venv: qik.plugin.Venv) -> list[str] | None:
     """The distributions of an external top-level module: configured mappings first, then
     the venv's metadata, then a distribution of the same name. None if nothing maps it."""
     conf = qik.pygraph.utils.conf()
-    proj = qik.conf.project()
+    proj = qik.plugin.project()
     if module in conf.module_pydists:
         return [conf.module_pydists[module]]
     if module in proj.pydist.modules:
@@ -82,17 +81,17 @@ def dists_of(module: str, venv: qik.model.venv.Venv) -> list[str] | None:
     if found := module_dists(venv).get(module):
         return found
     if venv.pydist_version(module) is not None:
-        return [qik.model.venv.normalize_dist(module)]
+        return [qik.plugin.normalize_dist(module)]
     return None
 
 
-def version(dist: str, venv: qik.model.venv.Venv, space: str) -> str:
-    proj = qik.conf.project()
+def version(dist: str, venv: qik.plugin.Venv, space: str) -> str:
+    proj = qik.plugin.project()
     found = venv.pydist_version(dist)
     if found is None:
-        norm = qik.model.venv.normalize_dist(dist)
+        norm = qik.plugin.normalize_dist(dist)
         found = proj.pydist.versions.get(dist) or next(
-            (v for d, v in proj.pydist.versions.items() if qik.model.venv.normalize_dist(d) == norm), None
+            (v for d, v in proj.pydist.versions.items() if qik.plugin.normalize_dist(d) == norm), None
         )
     if found is None:
         if not proj.pydist.ignore_missing:
@@ -105,17 +104,17 @@ def version(dist: str, venv: qik.model.venv.Venv, space: str) -> str:
     return found
 
 
-def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.model.venv.Venv) -> dict[str, str]:
+def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.plugin.Venv) -> dict[str, str]:
     """Distribution -> version for the external modules a module imports."""
     conf = qik.pygraph.utils.conf()
-    ignore_missing = conf.ignore_missing_module_pydists or qik.conf.project().pydist.ignore_missing_modules
+    ignore_missing = conf.ignore_missing_module_pydists or qik.plugin.project().pydist.ignore_missing_modules
     out: dict[str, str] = {}
     for module, (path, line) in sorted(external.items()):
         dists = dists_of(module, venv)
         if dists is None:
             if ignore_missing:
                 continue
-            name = qik.conf.plugin_locator(qik.pygraph.utils.PYIMPORT, by_pyimport=True)[0]
+            name = qik.plugin.plugin_locator(qik.pygraph.utils.PYIMPORT, by_pyimport=True)[0]
             raise qik.pygraph.utils.UnmappedModule(
                 f'The module "{module}" (imported at {path}:{line}) maps to no distribution '
                 f'in the venv of space "{space}".',
@@ -124,5 +123,5 @@ def versions(external: dict[str, tuple[str, int]], space: str, venv: qik.model.v
                 "distributions from pygraph deps).",
             )
         for dist in dists:
-            out[qik.model.venv.normalize_dist(dist)] = version(dist, venv, space)
+            out[qik.plugin.normalize_dist(dist)] = version(dist, venv, space)
     return out

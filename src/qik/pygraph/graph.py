@@ -6,14 +6,13 @@ import os
 import sys
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 
-import qik.cache
-import qik.conf
 import qik.errors
-import qik.fingerprint
 import qik.func
+import qik.plugin
 import qik.pygraph.parse
 import qik.pygraph.utils
 
@@ -103,7 +102,7 @@ def _previous() -> Graph | None:
         return None
 
 
-def build(fp: qik.fingerprint.Fingerprinter) -> tuple[Graph, int]:
+def build(fp: Any) -> tuple[Graph, int]:
     """The graph of every Python file under the python path that git knows.
     Returns it and the number of files parsed (the rest came from the digest cache).
 
@@ -157,7 +156,7 @@ def build(fp: qik.fingerprint.Fingerprinter) -> tuple[Graph, int]:
 
 def save(graph: Graph) -> None:
     """Write the graph file, unless it already holds these bytes."""
-    path = qik.conf.root() / qik.pygraph.utils.graph_path()
+    path = qik.plugin.root() / qik.pygraph.utils.graph_path()
     data = msgspec.json.encode(graph, order="sorted")
     try:
         with open(path, "rb") as f:
@@ -165,7 +164,7 @@ def save(graph: Graph) -> None:
                 return  # unchanged: keep its mtime and the digest cache warm
     except OSError:
         pass
-    qik.cache.write_atomic(path, data)
+    qik.plugin.write_atomic(path, data)
 
 
 _LOADED: dict[str, tuple[tuple[int, int], Graph]] = {}
@@ -174,7 +173,7 @@ _LOAD_LOCK = threading.Lock()
 
 def load() -> Graph:
     """The graph written by ``pygraph.build`` (read once per process while it is unchanged)."""
-    path = str(qik.conf.root() / qik.pygraph.utils.graph_path())
+    path = str(qik.plugin.root() / qik.pygraph.utils.graph_path())
     with _LOAD_LOCK:
         try:
             st = os.stat(path)

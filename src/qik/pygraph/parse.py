@@ -13,7 +13,7 @@ import pathlib
 
 import msgspec
 
-import qik.cache
+import qik.plugin
 
 
 class RawImport(msgspec.Struct, array_like=True, frozen=True):
@@ -75,7 +75,7 @@ def load_cache(path: pathlib.Path) -> _CacheT:
 
 
 def save_cache(path: pathlib.Path, cache: _CacheT) -> None:
-    qik.cache.write_atomic(path, msgspec.msgpack.encode(cache))
+    qik.plugin.write_atomic(path, msgspec.msgpack.encode(cache))
 
 
 def parse_all(

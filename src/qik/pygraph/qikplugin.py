@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-import qik.conf
+import qik.plugin
 import qik.unset
 
 
@@ -17,13 +17,13 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class PygraphDepConf(qik.conf.DepConf, tag="pygraph", frozen=True):
+class PygraphDepConf(qik.plugin.DepConf, tag="pygraph", frozen=True):
     """A Python module, the repo modules it imports transitively and the distributions they use."""
 
     pyimport: Annotated[str, _doc('Dotted module path, e.g. "a.b" or "{module.pyimport}".')]
 
 
-class PygraphPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.pygraph"):
+class PygraphPluginConf(qik.plugin.PluginConf, frozen=True, dict=True, tag="qik.pygraph"):
     """``[plugins.pygraph]``: how the import graph is built and used."""
 
     ignore_type_checking: Annotated[
@@ -52,5 +52,5 @@ class PygraphPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.py
     ] = False
 
 
-qik.conf.register_type(PygraphDepConf, "qik.pygraph.dep.factory")
-qik.conf.register_conf(PygraphPluginConf)
+qik.plugin.register_type(PygraphDepConf, "qik.pygraph.dep.factory")
+qik.plugin.register_conf(PygraphPluginConf)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pathlib
 from typing import TYPE_CHECKING
 
-import qik.conf
 import qik.errors
-import qik.model.ctx
+import qik.plugin
 import qik.unset
 
 if TYPE_CHECKING:
@@ -31,12 +30,12 @@ class PyimportNotFound(PygraphError):
 
 
 def conf() -> PygraphPluginConf:
-    return qik.conf.plugin(PYIMPORT)  # type: ignore[return-value]
+    return qik.plugin.plugin_conf(PYIMPORT)  # type: ignore[return-value]
 
 
 def cmd_name(cmd: str) -> str:
     """The configured name of one of the plugin's commands (``pygraph.lock``)."""
-    return qik.conf.plugin_cmd_name(PYIMPORT, cmd)
+    return qik.plugin.plugin_cmd_name(PYIMPORT, cmd)
 
 
 def lock_cmd_name() -> str:
@@ -50,11 +49,11 @@ def build_cmd_name() -> str:
 def cache(which: str) -> str:
     """The cache of a command: ``<which>-cache``, then ``cache``, then ``defaults.cache``."""
     c = conf()
-    return qik.model.ctx.format(
+    return qik.plugin.ctx_format(
         qik.unset.coalesce(
             getattr(c, f"{which}_cache"),
             c.cache,
-            qik.conf.project().defaults.cache,
+            qik.plugin.project().defaults.cache,
             default="local",
         )
     )
@@ -64,7 +63,7 @@ def work_dir(which: str) -> pathlib.Path:
     """Where a command's output lives, relative to the root: ``.qik/artifacts`` if its cache
     is ``repo`` (so the file is committed with the cache), else ``._qik/artifacts`` (the
     only folders of qik's own that a cache entry may restore)."""
-    root = qik.conf.pub_work_dir(rel=True) if cache(which) == "repo" else qik.conf.priv_work_dir(rel=True)
+    root = qik.plugin.pub_work_dir(rel=True) if cache(which) == "repo" else qik.plugin.priv_work_dir(rel=True)
     return root / "artifacts" / "pygraph"
 
 
@@ -80,10 +79,10 @@ def lock_path(pyimport: str, space: str | None = None) -> pathlib.Path:
 
 def parse_cache_path() -> pathlib.Path:
     """Per-file import lists keyed by content digest (machine-local)."""
-    return qik.conf.priv_work_dir() / "pygraph" / "parsed-v1.msgpack"
+    return qik.plugin.priv_work_dir() / "pygraph" / "parsed-v1.msgpack"
 
 
 def python_path() -> str:
     """``defaults.python-path`` as a root-relative prefix ("" for the root)."""
-    pp = qik.conf.project().defaults.python_path.strip().strip("/")
+    pp = qik.plugin.project().defaults.python_path.strip().strip("/")
     return "" if pp in ("", ".") else pp.removeprefix("./")

@@ -7,10 +7,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import qik.cache
-import qik.cache.remote
 import qik.errors
-import qik.model.ctx
+import qik.plugin
 
 if TYPE_CHECKING:
     from qik.s3.qikplugin import S3Conf
@@ -53,7 +51,7 @@ def _not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class S3Remote(qik.cache.Remote, frozen=True, dict=True):
+class S3Remote(qik.plugin.Remote, frozen=True, dict=True):
     """Objects in an S3 bucket, under ``prefix``."""
 
     bucket: str
@@ -115,7 +113,7 @@ class S3Remote(qik.cache.Remote, frozen=True, dict=True):
             raise
         return True
 
-    def download(self, name: str, out: qik.cache.remote.Sink) -> bool:
+    def download(self, name: str, out: qik.plugin.Sink) -> bool:
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self._key(name))
         except Exception as exc:
@@ -140,7 +138,7 @@ def _opt(val: str | None) -> str | None:
     """A formatted optional value; an empty or unset ctx value means "not set"."""
     if val is None:
         return None
-    out = qik.model.ctx.format(val)
+    out = qik.plugin.ctx_format(val)
     return None if out in ("", "None") else out
 
 
@@ -148,8 +146,8 @@ def factory(name: str, conf: S3Conf) -> S3Remote:
     if importlib.util.find_spec("boto3") is None:
         raise qik.errors.ExtraNotInstalled("boto3", "s3")
     return S3Remote(
-        bucket=qik.model.ctx.format(conf.bucket),
-        prefix=qik.model.ctx.format(conf.prefix),
+        bucket=qik.plugin.ctx_format(conf.bucket),
+        prefix=qik.plugin.ctx_format(conf.prefix),
         region_name=_opt(conf.region_name),
         endpoint_url=_opt(conf.endpoint_url),
         aws_access_key_id=_opt(conf.aws_access_key_id),

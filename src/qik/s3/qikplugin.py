@@ -6,14 +6,14 @@ from typing import Annotated
 
 import msgspec
 
-import qik.conf
+import qik.plugin
 
 
 def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-class S3Conf(qik.conf.RemoteCacheConf, frozen=True, tag="s3"):
+class S3Conf(qik.plugin.RemoteCacheConf, frozen=True, tag="s3"):
     """A cache in an S3 bucket, layered over the local cache. Every value accepts {ctx.x};
     unset credentials fall back to boto3's usual chain (env vars, profile, instance role)."""
 
@@ -26,4 +26,4 @@ class S3Conf(qik.conf.RemoteCacheConf, frozen=True, tag="s3"):
     aws_session_token: str | None = None
 
 
-qik.conf.register_type(S3Conf, "qik.s3.cache.factory")
+qik.plugin.register_type(S3Conf, "qik.s3.cache.factory")

@@ -14,27 +14,19 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
-import qik.cache
-import qik.conf
 import qik.errors
-import qik.fingerprint
-import qik.hashing
-import qik.model.ctx
-import qik.model.dep
-import qik.model.runnable
-import qik.progress
+import qik.plugin
 from qik.uv import utils
 from qik.uv import venv as uv_venv
 
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
-class LockRunnable(qik.model.runnable.Runnable, frozen=True, dict=True):
+class LockRunnable(qik.plugin.Runnable, frozen=True, dict=True):
     """``uv pip compile`` of a space's requirements into its lock file."""
 
     def environ(self, worker: int) -> dict[str, str]:
@@ -43,12 +35,12 @@ class LockRunnable(qik.model.runnable.Runnable, frozen=True, dict=True):
         return env
 
 
-class InstallRunnable(qik.model.runnable.Runnable, frozen=True, dict=True):
+class InstallRunnable(qik.plugin.Runnable, frozen=True, dict=True):
     """``uv venv`` + ``uv pip sync`` of a space's lock into ``._qik/venv/<space>``."""
 
     key_after_run: ClassVar[bool] = True  # keyed on the venv being there
 
-    def inputs(self, fp: qik.fingerprint.Fingerprinter) -> qik.model.runnable.Inputs:
+    def inputs(self, fp: Any) -> qik.plugin.Inputs:
         inputs = super().inputs(fp)
         state = "installed" if uv_venv.load(self.args["space"]).installed else "missing"
         return msgspec.structs.replace(inputs, consts=[*inputs.consts, f"venv={state}"])
@@ -61,19 +53,17 @@ def _space_arg(cmd: str, args: dict[str, str]) -> str | None:
 
 
 def _uv_spaces() -> list[str]:
-    import qik.model.space
 
-    names = qik.conf.project().resolved_spaces
-    return [s for s in names if isinstance(qik.model.space.load(s).venv, uv_venv.UVVenv)]
+    names = qik.plugin.project().resolved_spaces
+    return [s for s in names if isinstance(qik.plugin.space(s).venv, uv_venv.UVVenv)]
 
 
-def _every_space(cmd: str) -> dict[str, qik.model.runnable.Runnable]:
+def _every_space(cmd: str) -> dict[str, qik.plugin.Runnable]:
     """Without a space argument (``qik uv.lock`` by name): the runnables of every uv space."""
-    import qik.model.cmd
 
-    out: dict[str, qik.model.runnable.Runnable] = {}
+    out: dict[str, qik.plugin.Runnable] = {}
     for space in _uv_spaces():
-        out |= qik.model.cmd.load(cmd, space=space).runnables
+        out |= qik.plugin.load_cmd(cmd, space=space).runnables
     return out
 
 
@@ -86,7 +76,7 @@ def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
         )
     argv = ["uv", "pip", "compile", "--universal", "--quiet", *venv.reqs]
     constraint = venv.constraint
-    if isinstance(constraint, qik.conf.SpaceLocator):
+    if isinstance(constraint, qik.plugin.SpaceLocator):
         argv += ["--constraint", uv_venv.load(constraint.name).lock]
     elif constraint:
         argv += ["--constraint", constraint]
@@ -96,7 +86,7 @@ def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
     return shlex.join(argv)
 
 
-def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
+def lock_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
     """``uv.lock@space``: the space's lock file, an artifact cached in ``[plugins.uv] cache``."""
     space = _space_arg(cmd, args)
     if space is None:
@@ -104,14 +94,14 @@ def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik
     venv = uv_venv.load(space)
     if venv.name != space:  # an inherited venv is locked by the space that owns it
         return _runnables_of(cmd, venv.name)
-    name = qik.model.runnable.fmt_name(cmd, space=space)
-    deps: list[qik.model.dep.Dep] = [qik.model.dep.Glob(r) for r in venv.reqs]
+    name = qik.plugin.fmt_name(cmd, space=space)
+    deps: list[qik.plugin.Dep] = [qik.plugin.Glob(r) for r in venv.reqs]
     constraint = venv.constraint
-    if isinstance(constraint, qik.conf.SpaceLocator):
+    if isinstance(constraint, qik.plugin.SpaceLocator):
         owner = uv_venv.load(constraint.name).name
-        deps.append(qik.model.dep.Cmd(cmd, strict=True, args={"space": owner}))
+        deps.append(qik.plugin.CmdDep(cmd, strict=True, args={"space": owner}))
     elif constraint:
-        deps.append(qik.model.dep.Glob(constraint))
+        deps.append(qik.plugin.Glob(constraint))
     runnable = LockRunnable(
         name=name,
         cmd=cmd,
@@ -126,13 +116,12 @@ def lock_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik
     return {name: runnable}
 
 
-def _runnables_of(cmd: str, space: str) -> dict[str, qik.model.runnable.Runnable]:
-    import qik.model.cmd
+def _runnables_of(cmd: str, space: str) -> dict[str, qik.plugin.Runnable]:
 
-    return qik.model.cmd.load(cmd, space=space).runnables
+    return qik.plugin.load_cmd(cmd, space=space).runnables
 
 
-def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, qik.model.runnable.Runnable]:
+def install_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
     """``uv.install@space``: the venv synced to the lock; cached locally (venvs are per machine)."""
     space = _space_arg(cmd, args)
     if space is None:
@@ -140,12 +129,12 @@ def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, 
     venv = uv_venv.load(space)
     if venv.name != space:
         return _runnables_of(cmd, venv.name)
-    name = qik.model.runnable.fmt_name(cmd, space=space)
+    name = qik.plugin.fmt_name(cmd, space=space)
     runnable = InstallRunnable(
         name=name,
         cmd=cmd,
         exec="qik.uv.cmd.install",
-        deps=[qik.model.dep.Cmd(utils.lock_cmd_name(), strict=True, args={"space": space})],
+        deps=[qik.plugin.CmdDep(utils.lock_cmd_name(), strict=True, args={"space": space})],
         space=space,
         venv=None,
         shell=False,
@@ -159,7 +148,7 @@ def install_factory(cmd: str, conf: qik.conf.CmdConf, **args: str) -> dict[str, 
 def _run(argv: list[str], log: list[str]) -> int:
     proc = subprocess.run(
         argv,
-        cwd=qik.conf.root(),
+        cwd=qik.plugin.root(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -169,13 +158,13 @@ def _run(argv: list[str], log: list[str]) -> int:
     return proc.returncode
 
 
-def install(runnable: qik.model.runnable.Runnable) -> tuple[int, str]:
+def install(runnable: qik.plugin.Runnable) -> tuple[int, str]:
     """Create the venv (again, if its Python request changed) and sync it to the lock."""
-    with qik.progress.task(f"install the venv of {runnable.args['space']}", total=2) as progress:
+    with qik.plugin.task(f"install the venv of {runnable.args['space']}", total=2) as progress:
         return _install(runnable, progress)
 
 
-def _install(runnable: qik.model.runnable.Runnable, progress: qik.progress.Task) -> tuple[int, str]:
+def _install(runnable: qik.plugin.Runnable, progress: qik.plugin.Task) -> tuple[int, str]:
     venv = uv_venv.load(runnable.args["space"])
     uv = utils.uv_bin()
     venv.marker.unlink(missing_ok=True)  # an interrupted sync must not look finished
@@ -193,36 +182,21 @@ def _install(runnable: qik.model.runnable.Runnable, progress: qik.progress.Task)
     if code := _run([uv, "venv", "--quiet", "--allow-existing", *python, str(venv.dir)], log):
         return code, "".join(log)
     progress.advance()
-    qik.cache.write_atomic(request_file, request.encode())
+    qik.plugin.write_atomic(request_file, request.encode())
     sync = [uv, "pip", "sync", "--python", str(venv.dir), *utils.index_args(), venv.lock]
     progress.note("uv pip sync")
     if code := _run(sync, log):
         return code, "".join(log)
     progress.advance()
-    synced = qik.hashing.file_digest(str(qik.conf.root() / venv.lock))
-    qik.cache.write_atomic(venv.marker, synced.encode())
+    synced = qik.plugin.file_digest(str(qik.plugin.root() / venv.lock))
+    qik.plugin.write_atomic(venv.marker, synced.encode())
     return 0, "".join(log)
 
 
 def run_install(venv: uv_venv.UVVenv) -> None:
     """Run a venv's lock and install runnables (``qikx --install``), through the cache."""
-    import qik.model.ctx
-    import qik.model.graph
-    import qik.run.console
-    import qik.run.runner
-
-    selected = {d.name: d.obj for d in venv.runnable_deps.values()}
-    nodes, edges = qik.model.graph.closure(selected, isolated=False)
-    graph = qik.model.graph.Graph(
-        runnables=nodes,
-        upstream=edges,
-        selected=sorted(selected),
-        order=qik.model.graph.toposort(nodes, edges),
-    )
-    console = qik.run.console.Console(verbosity=qik.model.ctx.runtime().verbosity)
-    console.out = sys.stderr  # qikx's stdout belongs to the program it runs
-    runner = qik.run.runner.Runner(graph, workers=qik.model.ctx.runtime().workers, console=console)
-    failed = [o.name for o in runner.run() if o.code or o.status == "skipped"]
+    outcomes = qik.plugin.run(d.obj for d in venv.runnable_deps.values())
+    failed = [o.name for o in outcomes if o.code or o.status == "skipped"]
     if failed:
         raise qik.errors.RunnerError(
             f'Installing the venv of space "{venv.name}" failed ({", ".join(failed)}).'

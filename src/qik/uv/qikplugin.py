@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
-import qik.conf
+import qik.plugin
 import qik.unset
 
 
@@ -18,10 +18,10 @@ def _doc(text: str) -> msgspec.Meta:
     return msgspec.Meta(description=text)
 
 
-Constraint = str | qik.conf.SpaceLocator | qik.unset.UnsetType
+Constraint = str | qik.plugin.SpaceLocator | qik.unset.UnsetType
 
 
-class UVVenvConf(qik.conf.VenvConf, frozen=True, tag="uv"):
+class UVVenvConf(qik.plugin.VenvConf, frozen=True, tag="uv"):
     """A venv locked with ``uv pip compile --universal`` and installed with ``uv pip sync``."""
 
     python: Annotated[
@@ -34,7 +34,7 @@ class UVVenvConf(qik.conf.VenvConf, frozen=True, tag="uv"):
     install_cmd: ClassVar[str] = "uv.install"
 
 
-class UVPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.uv"):
+class UVPluginConf(qik.plugin.PluginConf, frozen=True, dict=True, tag="qik.uv"):
     """``[plugins.uv]``: defaults for every uv venv."""
 
     python: Annotated[
@@ -52,10 +52,9 @@ class UVPluginConf(qik.conf.PluginConf, frozen=True, dict=True, tag="qik.uv"):
     @property
     def resolved_cache(self) -> str:
         """The cache name, with ``{ctx.x}`` filled in."""
-        import qik.model.ctx
 
-        return qik.model.ctx.format(self.cache)
+        return qik.plugin.ctx_format(self.cache)
 
 
-qik.conf.register_type(UVVenvConf, "qik.uv.venv.factory")
-qik.conf.register_conf(UVPluginConf)
+qik.plugin.register_type(UVVenvConf, "qik.uv.venv.factory")
+qik.plugin.register_conf(UVPluginConf)

@@ -5,28 +5,27 @@ from __future__ import annotations
 import shutil
 import threading
 
-import qik.conf
 import qik.errors
 import qik.func
-import qik.model.ctx
+import qik.plugin
 from qik.uv.qikplugin import UVPluginConf
 
 
 @qik.func.cache
 def conf() -> UVPluginConf:
     """``[plugins.uv]`` (defaults when the plugin is configured by its import path only)."""
-    return qik.conf.plugin("qik.uv")  # type: ignore[return-value]
+    return qik.plugin.plugin_conf("qik.uv")  # type: ignore[return-value]
 
 
 @qik.func.cache
 def lock_cmd_name() -> str:
     """``uv.lock`` when configured as ``uv = "qik.uv"``."""
-    return qik.conf.plugin_cmd_name("qik.uv", "lock")
+    return qik.plugin.plugin_cmd_name("qik.uv", "lock")
 
 
 @qik.func.cache
 def install_cmd_name() -> str:
-    return qik.conf.plugin_cmd_name("qik.uv", "install")
+    return qik.plugin.plugin_cmd_name("qik.uv", "install")
 
 
 def index_args() -> list[str]:
@@ -34,10 +33,10 @@ def index_args() -> list[str]:
     c = conf()
     args: list[str] = []
     if isinstance(c.index_url, str):
-        args += ["--index-url", qik.model.ctx.format(c.index_url)]
+        args += ["--index-url", qik.plugin.ctx_format(c.index_url)]
     extra = [c.extra_index_url] if isinstance(c.extra_index_url, str) else c.extra_index_url
     for url in extra:
-        args += ["--extra-index-url", qik.model.ctx.format(url)]
+        args += ["--extra-index-url", qik.plugin.ctx_format(url)]
     return args
 
 

@@ -6,27 +6,21 @@ import os
 import pathlib
 import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import qik.conf
 import qik.errors
 import qik.func
-import qik.hashing
-import qik.model.ctx
-import qik.model.venv
+import qik.plugin
 import qik.unset
 from qik.uv import utils
 from qik.uv.qikplugin import UVVenvConf
-
-if TYPE_CHECKING:
-    import qik.model.dep
 
 #: Written (atomically) after a successful sync; removed before one starts.
 MARKER = ".qik-installed"
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*==\s*([^\s;\\#]+)")
 
 
-class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
+class UVVenv(qik.plugin.Venv, frozen=True, dict=True):
     """A space's venv, locked and installed by the hidden ``uv.lock``/``uv.install`` runnables."""
 
     conf: UVVenvConf
@@ -34,27 +28,27 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
     @qik.func.cached_property
     def python(self) -> str | None:
         val = qik.unset.coalesce(self.conf.python, utils.conf().python, default=None)
-        return qik.model.ctx.format(val) if val else None
+        return qik.plugin.ctx_format(val) if val else None
 
-    def _own_constraint(self) -> str | qik.conf.SpaceLocator | None:
+    def _own_constraint(self) -> str | qik.plugin.SpaceLocator | None:
         if not isinstance(self.conf.constraint, qik.unset.UnsetType):
             return self.conf.constraint
         default = utils.conf().constraint
         if isinstance(default, qik.unset.UnsetType):
             return None
-        if isinstance(default, qik.conf.SpaceLocator) and load(default.name).name == self.name:
+        if isinstance(default, qik.plugin.SpaceLocator) and load(default.name).name == self.name:
             return None  # the project-wide constraint space is not constrained by itself
         return default
 
     @qik.func.cached_property
-    def constraint(self) -> str | qik.conf.SpaceLocator | None:
+    def constraint(self) -> str | qik.plugin.SpaceLocator | None:
         """A constraint file, or the space whose lock constrains this one.
 
         Raises CircularConstraint when following spaces comes back to one already seen.
         """
         own = self._own_constraint()
         chain, hop = [self.name], own
-        while isinstance(hop, qik.conf.SpaceLocator):
+        while isinstance(hop, qik.plugin.SpaceLocator):
             target = load(hop.name)
             if target.name in chain:
                 raise qik.errors.CircularConstraint(
@@ -63,14 +57,14 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
                 )
             chain.append(target.name)
             hop = target._own_constraint()
-        return qik.model.ctx.format(own) if isinstance(own, str) else own
+        return qik.plugin.ctx_format(own) if isinstance(own, str) else own
 
     @qik.func.cached_property
     def default_lock(self) -> str:
         root = (
-            qik.conf.pub_work_dir(rel=True)
+            qik.plugin.pub_work_dir(rel=True)
             if utils.conf().resolved_cache == "repo"
-            else qik.conf.priv_work_dir(rel=True)
+            else qik.plugin.priv_work_dir(rel=True)
         )
         return (
             root / "artifacts" / utils.lock_cmd_name() / f"requirements-{self.name}-lock.txt"
@@ -83,7 +77,7 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
 
     @qik.func.cached_property
     def dir(self) -> pathlib.Path:
-        return qik.conf.priv_work_dir() / "venv" / self.name
+        return qik.plugin.priv_work_dir() / "venv" / self.name
 
     @qik.func.cached_property
     def bin_dir(self) -> pathlib.Path:
@@ -114,14 +108,12 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
         return env
 
     @qik.func.cached_property
-    def runnable_deps(self) -> dict[str, qik.model.dep.Runnable]:
+    def runnable_deps(self) -> dict[str, qik.plugin.RunnableDep]:
         """The install runnable of this space (it strictly depends on the lock runnable)."""
-        import qik.model.cmd
-        import qik.model.dep
 
         return {
-            r.name: qik.model.dep.Runnable(name=r.name, obj=r, strict=True)
-            for r in qik.model.cmd.load(utils.install_cmd_name(), space=self.name).runnables.values()
+            r.name: qik.plugin.RunnableDep(name=r.name, obj=r, strict=True)
+            for r in qik.plugin.load_cmd(utils.install_cmd_name(), space=self.name).runnables.values()
         }
 
     @qik.func.cached_property
@@ -133,7 +125,7 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
         """From the venv when it is synced to the current lock; else from the lock file (the
         venv-to-be), so ``--ls`` and ``--cache-status`` need no install. Re-read when the
         marker or the lock changes."""
-        lock = qik.conf.root() / self.lock
+        lock = qik.plugin.root() / self.lock
         state = (_stat(self.marker), _stat(lock))
         memo = self.__dict__.get("_pydists")
         if memo is None or memo[0] != state:
@@ -147,13 +139,13 @@ class UVVenv(qik.model.venv.Venv, frozen=True, dict=True):
     def locked_versions(self) -> dict[str, str]:
         """Normalized name -> version of each ``name==version`` pin in the lock file."""
         try:
-            text = (qik.conf.root() / self.lock).read_text()
+            text = (qik.plugin.root() / self.lock).read_text()
         except OSError:
             return {}
         out: dict[str, str] = {}
         for line in text.splitlines():
             if m := _PINNED.match(line.strip()):
-                out.setdefault(qik.model.venv.normalize_dist(m.group(1)), m.group(2))
+                out.setdefault(qik.plugin.normalize_dist(m.group(1)), m.group(2))
         return out
 
     def install(self) -> None:
@@ -173,16 +165,15 @@ def _stat(path: pathlib.Path) -> tuple[int, int, int] | None:
 
 def _digest(path: pathlib.Path) -> str | None:
     try:
-        return qik.hashing.file_digest(str(path))
+        return qik.plugin.file_digest(str(path))
     except OSError:
         return None
 
 
 def load(space: str) -> UVVenv:
     """The uv venv a space uses (following ``{type = "space"}`` inheritance)."""
-    import qik.model.space
 
-    venv: Any = qik.model.space.load(space).venv
+    venv: Any = qik.plugin.space(space).venv
     if not isinstance(venv, UVVenv):
         raise qik.errors.ConfigError(
             f'The venv of space "{space}" is not a uv venv.',
