@@ -191,13 +191,3 @@ def _install(runnable: qik.plugin.Runnable, progress: qik.plugin.Task) -> tuple[
     synced = qik.plugin.file_digest(str(qik.plugin.root() / venv.lock))
     qik.plugin.write_atomic(venv.marker, synced.encode())
     return 0, "".join(log)
-
-
-def run_install(venv: uv_venv.UVVenv) -> None:
-    """Run a venv's lock and install runnables (``qikx --install``), through the cache."""
-    outcomes = qik.plugin.run(d.obj for d in venv.runnable_deps.values())
-    failed = [o.name for o in outcomes if o.code or o.status == "skipped"]
-    if failed:
-        raise qik.errors.RunnerError(
-            f'Installing the venv of space "{venv.name}" failed ({", ".join(failed)}).'
-        )

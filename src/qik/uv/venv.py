@@ -149,10 +149,12 @@ class UVVenv(qik.plugin.Venv, frozen=True, dict=True):
         return out
 
     def install(self) -> None:
-        """Lock and sync this venv through qik's runner (so both steps use the cache)."""
-        from qik.uv import cmd
-
-        cmd.run_install(self)
+        """Lock and sync this venv through qik's runner (``qikx --install``), so both steps
+        use the cache."""
+        outcomes = qik.plugin.run(d.obj for d in self.runnable_deps.values())
+        failed = [o.name for o in outcomes if o.code or o.status == "skipped"]
+        if failed:
+            raise qik.errors.RunnerError(f'Installing the venv of space "{self.name}" failed ({", ".join(failed)}).')
 
 
 def _stat(path: pathlib.Path) -> tuple[int, int, int] | None:
