@@ -19,7 +19,8 @@ import qik.errors
 import qik.func
 import qik.registry
 from qik.cache.files import copy_atomic, write_atomic
-from qik.cache.layered import Cache, Layered, Local, Uncached
+from qik.cache.hooks import Local
+from qik.cache.layered import Cache, Layered, Uncached
 from qik.cache.manifest import Artifact, Entry, Manifest, Result, Untrusted, should_cache
 from qik.cache.remote import Policy, Remote, RemoteMissing, parse_bool, policy
 from qik.cache.repo import Repo

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pathlib
-import shutil
 import stat
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+import qik.cache.hooks
 import qik.conf
 import qik.current
 import qik.fingerprint
@@ -35,6 +33,8 @@ import qik.hashing
 import qik.progress
 import qik.warnings
 from qik.cache import files, restore
+from qik.cache.hooks import Local
+from qik.cache.layer import Layer, pause, scan
 from qik.cache.manifest import (
     Artifact,
     Entry,
@@ -88,124 +88,6 @@ class Uncached(Cache):
         self.name = name
 
 
-_STAGING = threading.local()
-
-
-class Local:
-    """The base of cache types written as the plugin guide shows.
-
-    Override :meth:`on_miss` to fetch an entry into :meth:`base_path` (a ``manifest.json``
-    and ``blobs/<digest>`` files) and :meth:`post_set` to upload the folder after a store.
-    qik treats what ``on_miss`` fetched as untrusted: it is checked, every blob is hashed,
-    and only then does it enter the local cache. New remote types are simpler written as a
-    :class:`qik.cache.Remote`, which only moves bytes.
-    """
-
-    def base_path(self, *, runnable: Runnable, hash: str) -> pathlib.Path:  # noqa: A002 - the guide's name
-        """The folder of one entry (while ``on_miss`` runs: a private staging folder)."""
-        staging = getattr(_STAGING, "path", None)
-        if staging is not None:
-            return pathlib.Path(staging)
-        return qik.conf.priv_work_dir() / "cache" / runnable.slug / hash
-
-    def manifest_path(self, *, runnable: Runnable, hash: str) -> pathlib.Path:  # noqa: A002
-        return self.base_path(runnable=runnable, hash=hash) / "manifest.json"
-
-    def blob_path(self, *, runnable: Runnable, hash: str, digest: str) -> pathlib.Path:  # noqa: A002
-        return self.base_path(runnable=runnable, hash=hash) / "blobs" / digest
-
-    def pre_get(self, *, runnable: Runnable, hash: str) -> None:  # noqa: A002
-        """Called before every lookup."""
-
-    def on_miss(self, *, runnable: Runnable, hash: str) -> None:  # noqa: A002
-        """Called on a local miss: fetch the entry into ``base_path``."""
-
-    def post_set(self, *, runnable: Runnable, hash: str, manifest: Manifest) -> None:  # noqa: A002
-        """Called after an entry is stored locally: upload ``base_path``."""
-
-
-def _pause(hook: str) -> None:
-    """A test-only pause: say where we are in the file ``hook``, then wait to be killed."""
-    pathlib.Path(hook).write_text(str(os.getpid()))
-    time.sleep(60)
-
-
-def _overrides(obj: Any, method: str) -> bool:
-    return getattr(type(obj), method, None) is not getattr(Local, method)
-
-
-class Layer:
-    """Entries on this machine: ``<root>/<slug>/<key>/manifest.json`` and ``blobs/<digest>``."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def entry(self, slug: str, key: str) -> str:
-        return f"{self.root}/{slug}/{key}"
-
-    def manifest_file(self, slug: str, key: str) -> str:
-        return f"{self.root}/{slug}/{key}/manifest.json"
-
-    def blob(self, slug: str, key: str, digest: str) -> str:
-        return f"{self.root}/{slug}/{key}/blobs/{digest}"
-
-    def read(self, slug: str, key: str) -> bytes | None:
-        try:
-            with open(self.manifest_file(slug, key), "rb") as f:  # cheaper than pathlib: hot path
-                return f.read()
-        except OSError:
-            return None
-
-    def write_manifest(self, slug: str, key: str, data: bytes) -> None:
-        files.write_atomic(self.manifest_file(slug, key), data)
-
-    def remove(self, slug: str, key: str) -> None:
-        shutil.rmtree(self.entry(slug, key), ignore_errors=True)
-
-    def touch(self, slug: str, key: str) -> None:
-        """Mark an entry used, for least-recently-used pruning."""
-        with contextlib.suppress(OSError):
-            os.utime(self.manifest_file(slug, key))
-
-    def manifests(self, slug: str) -> list[Manifest]:
-        folder = f"{self.root}/{slug}"
-        try:
-            keys = os.listdir(folder)
-        except OSError:
-            return []
-        found = []
-        for key in keys:
-            path = f"{folder}/{key}/manifest.json"
-            try:
-                with open(path, "rb") as f:
-                    m = decode(f.read())
-                found.append((os.stat(path).st_mtime, m))
-            except (OSError, Untrusted):
-                continue
-        return [m for _, m in sorted(found, key=lambda t: -t[0])]
-
-
-def scan(runnable: Runnable) -> list[tuple[str, os.stat_result]]:
-    """The files and links the runnable's artifact globs match now (with their lstat)."""
-    fp = qik.fingerprint.current()
-    seen: dict[str, os.stat_result] = {}
-    for pattern in runnable.artifacts:
-        for rel in qik.globs.fs_glob(fp.root, pattern):
-            if rel in seen:
-                continue
-            if not rel.isascii() and qik.hashing.printable(rel) != rel:
-                shown = qik.hashing.printable(rel)
-                qik.warnings.warn(f'{runnable.name}: artifact "{shown}" has a name that is not UTF-8; not stored')
-                continue
-            try:
-                st = os.lstat(os.path.join(fp.root, rel))
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
-                seen[rel] = st
-    return sorted(seen.items())
-
-
 class Layered(Cache):
     """A cache of entries on this machine, optionally layered under a remote."""
 
@@ -221,7 +103,7 @@ class Layered(Cache):
         self.name = name
         self.kind = kind
         self.backend = remote
-        self.hooks = hooks if hooks is not None and (_overrides(hooks, "on_miss") or _overrides(hooks, "post_set") or _overrides(hooks, "pre_get")) else None
+        self.hooks = hooks if hooks is not None and (qik.cache.hooks.overrides(hooks, "on_miss") or qik.cache.hooks.overrides(hooks, "post_set") or qik.cache.hooks.overrides(hooks, "pre_get")) else None
         self.policy = policy or Policy()
         self.remote = remote is not None or self.hooks is not None
         self.state = State()
@@ -252,8 +134,8 @@ class Layered(Cache):
             why = "no entry for this key"
         if self.backend is not None:
             return self._fetch(runnable, key, fetch=fetch)
-        if self.hooks is not None and _overrides(self.hooks, "on_miss"):
-            return self._fetch_hooks(runnable, key)
+        if self.hooks is not None and qik.cache.hooks.overrides(self.hooks, "on_miss"):
+            return qik.cache.hooks.fetch(self, runnable, key)
         return None, why
 
     def _verify_local(self, runnable: Runnable, key: str, manifest: Manifest) -> None:
@@ -317,7 +199,7 @@ class Layered(Cache):
             self._down("reading", exc)
             return None, f"remote {self.name} is down"
         if hook := os.environ.get("QIK_TEST_HOOK_BEFORE_FETCHED_MANIFEST"):
-            _pause(hook)  # lets the crash-safety test kill qik between the blobs and the manifest
+            pause(hook)  # lets the crash-safety test kill qik between the blobs and the manifest
         self.layer.write_manifest(runnable.slug, key, data)
         return Entry(manifest=manifest, cache=self.name, layer="remote"), ""
 
@@ -351,65 +233,6 @@ class Layered(Cache):
                 progress.advance()
 
             self._call([lambda call, d=d: one(d, call) for d in sorted(paths)])  # type: ignore[misc]
-
-    def _fetch_hooks(self, runnable: Runnable, key: str) -> tuple[Entry | None, str]:
-        """A plugin-guide cache: ``on_miss`` fills a staging folder, checked before use."""
-        assert self.hooks is not None
-        staging = f"{self.layer.root}/.fetch/{runnable.slug}.{key}.{os.getpid()}.{threading.get_ident()}"
-        _STAGING.path = staging
-        try:
-            self.hooks.on_miss(runnable=runnable, hash=key)
-            base = str(self.hooks.base_path(runnable=runnable, hash=key))
-        except Exception as exc:
-            self._down("fetching", exc)
-            return None, f"cache {self.name} is down"
-        finally:
-            _STAGING.path = None
-        try:
-            try:
-                with open(f"{base}/manifest.json", "rb") as f:
-                    data = f.read()
-            except OSError:
-                return None, "no entry for this key"
-            try:
-                manifest = decode(data)
-                check(manifest, runnable, key, remote=True)
-                self._adopt(runnable, key, manifest, base)
-            except Untrusted as exc:
-                self._reject(runnable, key, str(exc))
-                return None, f"the fetched entry was ignored ({exc})"
-            self.layer.write_manifest(runnable.slug, key, data)
-            return Entry(manifest=manifest, cache=self.name, layer="remote"), ""
-        finally:
-            if base == staging:
-                shutil.rmtree(staging, ignore_errors=True)
-
-    def _adopt(self, runnable: Runnable, key: str, manifest: Manifest, base: str) -> None:
-        """Copy a fetched folder's blobs into the local entry, each hashed on the way."""
-        folder = f"{self.layer.entry(runnable.slug, key)}/blobs"
-        os.makedirs(folder, exist_ok=True)
-        for path, art in manifest.artifacts.items():
-            if art.link is not None:
-                continue
-            src, dest = f"{base}/blobs/{art.digest}", f"{folder}/{art.digest}"
-            try:
-                if os.path.realpath(src) == os.path.realpath(dest):  # fetched in place
-                    ok = qik.hashing.file_digest(dest) == art.digest
-                else:
-                    tmp = f"{folder}/{files.tmp_name(art.digest)}"
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    try:
-                        ok = files.copy_hashed(src, fd)[0] == art.digest
-                    finally:
-                        os.close(fd)
-                    if ok:
-                        os.replace(tmp, dest)
-                    else:
-                        os.unlink(tmp)
-            except OSError:
-                raise Untrusted(f'the blob of "{qik.hashing.printable(path)}" is missing') from None
-            if not ok:
-                raise Untrusted(f'the artifact "{qik.hashing.printable(path)}" does not match its digest')
 
     # ---- restore ----
 
@@ -447,10 +270,10 @@ class Layered(Cache):
             created=time.time(),
         )
         if hook := os.environ.get("QIK_TEST_HOOK_BEFORE_MANIFEST"):
-            _pause(hook)  # lets the crash-safety test kill qik between the blobs and the manifest
+            pause(hook)  # lets the crash-safety test kill qik between the blobs and the manifest
         self.layer.write_manifest(runnable.slug, key, msgspec.json.encode(manifest))
         qik.current.session().stored = True
-        if self.hooks is not None and _overrides(self.hooks, "post_set"):
+        if self.hooks is not None and qik.cache.hooks.overrides(self.hooks, "post_set"):
             try:
                 self.hooks.post_set(runnable=runnable, hash=key, manifest=manifest)
             except Exception as exc:

@@ -23,7 +23,8 @@ import qik.func
 import qik.hashing
 import qik.warnings
 from qik.cache import files
-from qik.cache.layered import Cache, scan
+from qik.cache.layer import scan
+from qik.cache.layered import Cache
 from qik.cache.manifest import (
     Artifact,
     Entry,

@@ -15,7 +15,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Literal
@@ -32,6 +31,7 @@ import qik.model.runnable
 import qik.pool
 import qik.run.console
 import qik.warnings
+from qik.run.reaper import Reaper
 
 Status = Literal["cached", "ran", "failed", "skipped"]
 
@@ -355,67 +355,6 @@ class Runner:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             _killpg(p.pid, signal.SIGKILL)
-
-
-_REAPER = r"""
-import os, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-groups = set()
-for line in sys.stdin:
-    (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
-for sig in (signal.SIGTERM, signal.SIGKILL):
-    for pg in groups:
-        try:
-            os.killpg(pg, sig)
-        except OSError:
-            pass
-    if groups and sig == signal.SIGTERM:
-        time.sleep(3)
-"""
-
-
-class Reaper:
-    """A watchdog process that ends the runner's child process groups if qik itself dies
-    (``kill -9``, the OOM killer): it holds a pipe from qik and, when the pipe closes with
-    groups still registered, sends them SIGTERM, then SIGKILL after 3 s. Started with the
-    first child; in its own session, so a terminal's Ctrl-C does not reach it."""
-
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-        self._off = False
-
-    def _send(self, line: str) -> None:
-        with self._lock:
-            if self._off:
-                return
-            try:
-                if self._proc is None:
-                    self._proc = subprocess.Popen(
-                        [sys.executable, "-S", "-c", _REAPER],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
-                assert self._proc.stdin is not None
-                self._proc.stdin.write(line.encode())
-                self._proc.stdin.flush()
-            except OSError:
-                self._off = True  # no watchdog: children are still ended on every normal exit
-
-    def add(self, pid: int) -> None:
-        self._send(f"+{pid}\n")
-
-    def remove(self, pid: int) -> None:
-        self._send(f"-{pid}\n")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._proc is not None and self._proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    self._proc.stdin.close()
-            self._proc = None
 
 
 def _killpg(pid: int, sig: int) -> None:
