@@ -15,14 +15,14 @@ def printable(text: str) -> str:
     if not _UNPRINTABLE.search(text):
         return text
     return _UNPRINTABLE.sub(
-        lambda m: "\\0" if m.group() == "\x00" else m.group().encode("unicode_escape").decode(), text
+        lambda m: "\\0" if m.group() == "\x00" else m.group().encode("unicode_escape").decode(),
+        text,
     )
 
 
 class QikError(Exception):
     """An expected failure, shown to the user as one line (plus an optional hint)."""
 
-    code: str = "qik"
     exit_code: int = 2
 
     def __init__(self, msg: str, *, hint: str | None = None) -> None:
@@ -46,21 +46,19 @@ class QikError(Exception):
 
 
 class ConfigError(QikError):
-    code = "config"
+    """The configuration (qik.toml, a plugin's, the environment it reads) is wrong: exit 2."""
 
 
 class ConfigNotFound(ConfigError):
-    code = "config-not-found"
+    """No qik.toml (or ``[tool.qik]``) here or above, up to the git root."""
 
 
 class ConfigParse(ConfigError):
-    code = "config-parse"
+    """A config file is not valid TOML, or not of the expected shape."""
 
 
 class UnknownChoice(ConfigError):
     """A name that is not one of the valid choices; the message lists them."""
-
-    code = "unknown-choice"
 
     def __init__(self, what: str, name: str, choices: object, *, where: str = "") -> None:
         valid = sorted(str(c) for c in choices)  # type: ignore[attr-defined]
@@ -71,112 +69,103 @@ class UnknownChoice(ConfigError):
 
 
 class CommandNotFound(UnknownChoice):
-    code = "command-not-found"
+    """An unknown command name."""
 
 
 class ModuleNotFound(UnknownChoice):
-    code = "module-not-found"
+    """An unknown module name."""
 
 
 class SpaceNotFound(UnknownChoice):
-    code = "space-not-found"
+    """An unknown space name."""
 
 
 class CacheNotFound(UnknownChoice):
-    code = "cache-not-found"
+    """An unknown cache name."""
 
 
 class TypeNotFound(UnknownChoice):
-    code = "type-not-found"
+    """An unknown cache, venv or dep ``type``."""
 
 
 class BadValue(ConfigError):
     """A value that decodes but cannot be used (a NUL byte, a folder that does not exist)."""
-
-    code = "bad-value"
 
 
 class FactoryNotFound(ConfigError):
     """A factory path (``factory = "pkg.mod.func"``, or a registered type's) that does not
     resolve to a callable."""
 
-    code = "factory-not-found"
-
 
 class PluginNotFound(ConfigError):
-    code = "plugin-not-found"
+    """A plugin that is not installed (or registers no configuration)."""
 
 
 class PluginImport(ConfigError):
-    code = "plugin-import"
+    """A plugin whose own import fails."""
 
 
 class PluginIncompatible(ConfigError):
-    code = "plugin-incompatible"
+    """A plugin built for another qik version or plugin API."""
 
 
 class DuplicateType(ConfigError):
-    code = "duplicate-type"
+    """Two plugins register the same tag."""
 
 
 class CycleError(ConfigError):
-    code = "cycle"
+    """A cycle: of command dependencies, venvs, fences or constraints."""
 
 
 class CircularVenv(CycleError):
-    code = "circular-venv"
+    """Spaces whose venvs inherit from each other in a circle."""
 
 
 class CircularFence(CycleError):
-    code = "circular-fence"
+    """Fences that include each other in a circle."""
 
 
 class CircularConstraint(CycleError):
-    code = "circular-constraint"
+    """uv constraints that lead back to the space itself."""
 
 
 class CtxValueNotFound(ConfigError):
-    code = "ctx-missing"
+    """A required context variable has no value."""
 
 
 class CtxCast(ConfigError):
-    code = "ctx-cast"
+    """A context value does not cast to its type."""
 
 
 EnvCast = CtxCast  # upstream qik's name, kept for plugins written against it
 
 
 class UnconfiguredCtx(ConfigError):
-    code = "ctx-unknown"
+    """A template names a context variable that is not declared."""
 
 
 class PydistNotFound(ConfigError):
-    code = "pydist-not-found"
+    """A ``pydist`` dependency that is not installed in the venv."""
 
 
 class ArgNotSupplied(ConfigError):
     """A command factory needs an argument (e.g. ``space``) that was not given."""
 
-    code = "arg-not-supplied"
-
 
 class UsageError(QikError):
-    code = "usage"
+    """A bad command line."""
 
 
 class GitError(QikError):
-    code = "git"
+    """git could not answer (a bad ref, a shallow clone)."""
 
 
 class RunnerError(QikError):
-    code = "runner"
     exit_code = 1
 
 
 class ExtraNotInstalled(QikError):
     """An optional dependency is missing; the hint names the extra to install."""
-
-    code = "extra-not-installed"
 
     def __init__(self, module: str, extra: str) -> None:
         super().__init__(

@@ -64,9 +64,7 @@ if TYPE_CHECKING:
     from qik.model.cmd import load as load_cmd
     from qik.model.ctx import format as ctx_format
     from qik.model.ctx import runtime
-    from qik.model.dep import BaseCmd, Const, Dep, Glob
-    from qik.model.dep import Cmd as CmdDep
-    from qik.model.dep import Runnable as RunnableDep
+    from qik.model.dep import BaseCmd, CmdDep, Const, Dep, Glob, RunnableDep
     from qik.model.runnable import Inputs, Runnable, fmt_name
     from qik.model.space import Space
     from qik.model.venv import Venv, normalize_dist
@@ -91,8 +89,8 @@ _NAMES = {
     "ctx_format": "qik.model.ctx:format",
     "runtime": "qik.model.ctx",
     **dict.fromkeys(["BaseCmd", "Const", "Dep", "Glob"], "qik.model.dep"),
-    "CmdDep": "qik.model.dep:Cmd",
-    "RunnableDep": "qik.model.dep:Runnable",
+    "CmdDep": "qik.model.dep",
+    "RunnableDep": "qik.model.dep",
     **dict.fromkeys(["Inputs", "Runnable", "fmt_name"], "qik.model.runnable"),
     **dict.fromkeys(["Venv", "normalize_dist"], "qik.model.venv"),
     **dict.fromkeys(["Task", "task"], "qik.progress"),

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from qik.conf import ModuleLocator
 
 
-class Runnable(msgspec.Struct, frozen=True):
-    """A dependency on another runnable (it runs first; its artifacts join the key)."""
+class RunnableDep(msgspec.Struct, frozen=True):
+    """An edge: a dependency on another runnable (it runs first; its artifacts join the key)."""
 
     name: str
     obj: qik.model.runnable.Runnable
@@ -51,11 +51,11 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
         return []
 
     @property
-    def runnables(self) -> list[Runnable]:
+    def runnables(self) -> list[RunnableDep]:
         """Runnables that must run first."""
         return []
 
-    def runnables_for(self, module: str | None) -> list[Runnable]:
+    def runnables_for(self, module: str | None) -> list[RunnableDep]:
         """The runnables a runnable of ``module`` depends on: of a parametrized command, only
         those of the same module."""
         if module is None:
@@ -154,19 +154,19 @@ class BaseCmd(Dep, frozen=True):
         return (self.get_cmd_name(), args, self.strict, self.isolated)
 
     @qik.func.cached_property
-    def runnables(self) -> list[Runnable]:  # type: ignore[override]
+    def runnables(self) -> list[RunnableDep]:  # type: ignore[override]
         # Shared by every equal dep (one per module of a parametrized command), so N
         # modules cost N wrappers, not N * N.
         return _cmd_runnables(*self._cmd_key())[0]
 
-    def runnables_for(self, module: str | None) -> list[Runnable]:
+    def runnables_for(self, module: str | None) -> list[RunnableDep]:
         if type(self).runnables is not BaseCmd.runnables:  # a plugin computes its own
             return super().runnables_for(module)
         everything, by_module = _cmd_runnables(*self._cmd_key())
         return everything if module is None else by_module.get(module, by_module[None])
 
 
-class Cmd(BaseCmd, frozen=True):
+class CmdDep(BaseCmd, frozen=True):
     """A dependency on another command."""
 
     def get_cmd_name(self) -> str:
@@ -176,15 +176,15 @@ class Cmd(BaseCmd, frozen=True):
 @qik.func.cache
 def _cmd_runnables(
     name: str, args: tuple[tuple[str, str], ...], strict: bool, isolated: Any
-) -> tuple[list[Runnable], dict[str | None, list[Runnable]]]:
+) -> tuple[list[RunnableDep], dict[str | None, list[RunnableDep]]]:
     """A command's runnables as deps, and indexed by module (``None``: unparametrized)."""
     import qik.model.cmd
 
     rs = [
-        Runnable(name=r.name, obj=r, strict=strict, isolated=isolated)
+        RunnableDep(name=r.name, obj=r, strict=strict, isolated=isolated)
         for r in qik.model.cmd.load(name, **dict(args)).runnables.values()
     ]
-    by_module: dict[str | None, list[Runnable]] = {None: [r for r in rs if not r.obj.module]}
+    by_module: dict[str | None, list[RunnableDep]] = {None: [r for r in rs if not r.obj.module]}
     for r in rs:
         if r.obj.module:
             if r.obj.module not in by_module:
@@ -209,8 +209,8 @@ def load_factory(conf: qik.conf.LoadDepConf, module: ModuleLocator | None = None
     return Load(qik.model.ctx.format(conf.path, module=module), default=[qik.model.ctx.format(g, module=module) for g in conf.default])
 
 
-def cmd_factory(conf: qik.conf.CmdDepConf, module: ModuleLocator | None = None, space: str | None = None) -> Cmd:
-    return Cmd(qik.model.ctx.format(conf.name, module=module), strict=conf.strict, isolated=conf.isolated)
+def cmd_factory(conf: qik.conf.CmdDepConf, module: ModuleLocator | None = None, space: str | None = None) -> CmdDep:
+    return CmdDep(qik.model.ctx.format(conf.name, module=module), strict=conf.strict, isolated=conf.isolated)
 
 
 # Kept for callers of the old names; resolution lives in the registry.
@@ -232,15 +232,21 @@ def base() -> list[Dep]:
     return qik.model.cmd.base_deps()
 
 
+#: The plugin guide's names.
+Runnable = RunnableDep
+Cmd = CmdDep
+
 __all__ = [
     "BaseCmd",
     "Cmd",
+    "CmdDep",
     "Const",
     "Dep",
     "Glob",
     "Load",
     "Pydist",
     "Runnable",
+    "RunnableDep",
     "Serialized",
     "base",
     "cmd_factory",

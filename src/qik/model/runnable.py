@@ -92,7 +92,7 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
         return qik.model.space.load(self.space) if self.space else None
 
     @qik.func.cached_property
-    def dep_runnables(self) -> dict[str, qik.model.dep.Runnable]:
+    def dep_runnables(self) -> dict[str, qik.model.dep.RunnableDep]:
         """Runnables this one depends on. A module's command only depends on its own module's
         runnables of a parametrized command.
 

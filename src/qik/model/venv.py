@@ -58,7 +58,7 @@ class Venv(msgspec.Struct, frozen=True, dict=True):
         raise qik.errors.ConfigError(f'No site-packages in the venv of space "{self.name}" ({self.dir}).')
 
     @qik.func.cached_property
-    def runnable_deps(self) -> dict[str, qik.model.dep.Runnable]:
+    def runnable_deps(self) -> dict[str, qik.model.dep.RunnableDep]:
         """Runnables injected before every command of the space (lock, install)."""
         return {}
 
