@@ -1,4 +1,4 @@
-"""Review findings: --watch and signals (expected failures)."""
+"""--watch and signals: changes during runs, SIGTERM, Ctrl-C during a lookup."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Review findings: cache lookups and restores (expected failures)."""
+"""What a key is of, and what a restore puts back: missing blobs, submodules, edits while a
+command runs, symlinks."""
 
 from __future__ import annotations
 

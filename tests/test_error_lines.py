@@ -1,4 +1,4 @@
-"""Review findings: bad input that gives a traceback instead of one line and exit 2."""
+"""Bad input that once gave a traceback is one line and exit 2."""
 
 from __future__ import annotations
 

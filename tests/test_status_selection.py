@@ -1,4 +1,4 @@
-"""Review findings: selection by cache status, --explain and --shard (expected failures)."""
+"""Selection by cache status, --explain and --shard: cold upstreams, agreement across machines."""
 
 from __future__ import annotations
 

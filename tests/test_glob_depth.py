@@ -1,4 +1,4 @@
-"""Review findings: glob dialect compatibility with upstream qik 0.2.x (expected failures)."""
+"""Globs as upstream qik 0.2.x reads them: a slash-less glob matches at any depth."""
 
 from __future__ import annotations
 
