@@ -89,6 +89,7 @@ def test_corrupt_remote_entry_is_a_miss_with_warning(plug: Project, tmp_path: pa
 def test_entry_point_autoload_and_off_switch(qik_project: Project) -> None:
     p = qik_project
     p.env["PYTHONPATH"] = os.pathsep.join([str(PKGS), str(PKGS / "site")])
+    p.env["QIK_DISABLE_PLUGIN_AUTOLOAD"] = ""  # the suite runs with it off
     p.write("qik.toml", """
     [commands.c]
     exec = "echo ep"
@@ -145,7 +146,7 @@ def test_plugin_errors(qik_project: Project, body: str | None, needles: list[str
 def test_duplicate_tag_names_both(qik_project: Project) -> None:
     p = qik_project
     p.env["PYTHONPATH"] = str(p.path("plugs"))
-    body = "import qik.conf\nclass C(qik.conf.Cache, frozen=True, tag='dup'):\n    pass\nqik.conf.register_type(C, 'x.y')\n"
+    body = "import qik.conf\nclass C(qik.conf.Cache, frozen=True, tag='dup'):\n    pass\nqik.conf.register_type(C, 'json.dumps')\n"
     _plugin(p, "one", body)
     _plugin(p, "two", body)
     p.write("qik.toml", '[plugins]\none = "one"\ntwo = "two"\n')

@@ -76,9 +76,14 @@ def owner_label(owner: str) -> str:
 
 
 def _tag(cls: type[Any]) -> str:
+    """A registered struct's tag. msgspec names an untagged subclass of a tagged base after
+    the class itself, which would silently become its ``type``: that is refused."""
     tag = cls.__struct_config__.tag
-    if not isinstance(tag, str):
-        raise qik.errors.ConfigError(f"{cls.__qualname__} has no tag: pass tag=... to the class.")
+    if not isinstance(tag, str) or tag == cls.__name__:
+        raise qik.errors.ConfigError(
+            f'{cls.__qualname__} has no tag: pass tag="..." to the class, '
+            f'e.g. class {cls.__name__}(..., frozen=True, tag="{cls.__name__.lower()}").'
+        )
     return tag
 
 
@@ -105,8 +110,25 @@ def register_type(conf: type[Any], factory: str) -> None:
 
 def register_conf(conf: type[Any]) -> None:
     """Register a plugin's own configuration; its tag is the plugin's import path."""
-    _tag(conf)
-    _add(Registered(conf=conf, factory="", owner=_owner(), kind="conf"))
+    owner = _owner()
+    if getattr(getattr(conf, "__struct_config__", None), "tag_field", None) != "pyimport":
+        raise qik.errors.ConfigError(f"{conf.__qualname__} must subclass qik.conf.PluginConf.")
+    tag = _tag(conf)
+    if owner != "qik" and not owner.startswith("qikplugin:") and tag != owner:
+        raise qik.errors.ConfigError(
+            f'{conf.__qualname__} is tagged "{tag}", but a plugin configuration\'s tag is the '
+            f'plugin\'s import path, "{owner}": users write [plugins.NAME] pyimport = "{owner}".',
+            hint=f'Use tag="{owner}".',
+        )
+    _add(Registered(conf=conf, factory="", owner=owner, kind="conf"))
+
+
+def check_owner(owner: str) -> None:
+    """What ``owner`` registered must be usable: each factory path resolves to a callable
+    (imported now, at the plugin's load, not at first use)."""
+    for reg in _CATALOG.get(owner, []):
+        if reg.kind != "conf":
+            resolve(reg.factory, what=f'the {reg.kind} type "{_tag(reg.conf)}"')
 
 
 def _add(reg: Registered) -> None:

@@ -50,7 +50,7 @@ class Session:
         self.stored = False
         self._project: Project | None = None
         self._registry: qik.registry.Registry | None = None
-        #: Plugins loaded without a project (see :attr:`registry`).
+        #: The plugins loaded: without a project, or before its decode finished.
         self.plugins_only: list[Any] = []
         self._fp: Fingerprinter | None = None
         self._calls: Pool | None = None
@@ -68,8 +68,8 @@ class Session:
                 if self._project is None:
                     import qik.project
 
-                    def adopt(registry: qik.registry.Registry) -> None:
-                        self._registry = registry
+                    def adopt(registry: qik.registry.Registry, plugins: list[Any]) -> None:
+                        self._registry, self.plugins_only = registry, plugins
 
                     self._project = qik.project.load(self.cwd, self.selection, on_registry=adopt)
                     self._registry = self._project.registry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -26,129 +27,73 @@ def _load() -> None:
     qik.model.ctx.configure()
 
 
-def _fields(conf: type) -> list[dict[str, Any]]:
-    """Config fields of a registered struct: kebab name, type, default, description."""
-    import msgspec
-
-    schema = msgspec.json.schema(conf)
-    props = schema["$defs"][schema["$ref"].rsplit("/", 1)[1]].get("properties", {})
-    out = []
-    for f in msgspec.structs.fields(conf):
-        if f.encode_name == "type" or f.name == "pyimport":
-            continue
-        prop = props.get(f.encode_name, {})
-        default = None if f.default is msgspec.NODEFAULT or f.default is msgspec.UNSET else f.default
-        out.append({
-            "name": f.encode_name,
-            "type": _type_name(f.type),
-            "default": default,
-            "description": prop.get("description", ""),
-        })
-    return out
-
-
-def _type_name(t: Any) -> str:
-    import typing
-
-    if typing.get_origin(t) is typing.Annotated:
-        t = typing.get_args(t)[0]
-    text = getattr(t, "__name__", None) if not getattr(t, "__args__", None) else None
-    text = text or str(t)
-    for junk in ("typing.", "msgspec._core.", "qik.conf.", "Annotated[", "<class '", "'>"):
-        text = text.replace(junk, "")
-    return text.replace("UnsetType", "unset")
-
-
-def plugins_info() -> list[dict[str, Any]]:
-    import qik.conf
-    import qik.current
-
-    loaded = qik.current.session().project.plugins
-    owners: dict[str, dict[str, Any]] = {"qik": {"name": "qik", "source": "built-in", "pyimport": "qik", "version": qik.__version__}}
-    for p in loaded.values():
-        owners[p.name] = {"name": p.name, "source": p.source, "pyimport": p.pyimport, "version": p.version or _dist_version(p.pyimport)}
-    for info in owners.values():
-        info["types"] = []
-        info["commands"] = []
-    for kind in ("cache", "venv", "dep"):
-        for tag, reg in qik.conf.registered(kind).items():
-            owners.setdefault(reg.owner, {"name": reg.owner, "types": [], "commands": []})
-            owners[reg.owner]["types"].append({"kind": kind, "tag": tag, "fields": _fields(reg.conf)})
-    for tag, reg in qik.conf.registered_confs().items():
-        owners.setdefault(reg.owner, {"name": reg.owner, "types": [], "commands": []})
-        owners[reg.owner]["types"].append({"kind": "plugin config", "tag": tag, "fields": _fields(reg.conf)})
-    for name, cmd in qik.conf.commands().items():
-        plugin = name.split(".", 1)[0]
-        if "." in name and plugin in owners and plugin != "qik":
-            owners[plugin]["commands"].append({"name": name, "hidden": cmd.hidden})
-    return list(owners.values())
-
-
-def _dist_version(pyimport: str) -> str | None:
-    from importlib import metadata
-
-    top = pyimport.split(".", 1)[0]
-    for dist in metadata.packages_distributions().get(top, []):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
 @cli.command(":plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_cmd(as_json: bool) -> None:
-    """List loaded plugins, the types each registers, and their commands."""
+    """List loaded plugins (also outside a project), the types each registers with their
+    fields, and their commands."""
 
     def go() -> int:
         import msgspec
 
-        _load()
-        info = plugins_info()
-        if as_json:
-            click.echo(msgspec.json.encode(info).decode())
-            return 0
-        for p in info:
-            version = f" {p['version']}" if p.get("version") else ""
-            click.echo(f"{p['name']}{version} ({p.get('source', '?')}: {p.get('pyimport', '?')})")
-            for t in p["types"]:
-                click.echo(f"  {t['kind']} type \"{t['tag']}\"")
-                for f in t["fields"]:
-                    default = f" = {f['default']!r}" if f["default"] not in (None, [], {}) else ""
-                    desc = f"  # {f['description']}" if f["description"] else ""
-                    click.echo(f"    {f['name']}: {f['type']}{default}{desc}")
-            for c in p["commands"]:
-                click.echo(f"  command {c['name']}{' (hidden)' if c['hidden'] else ''}")
+        from qik.commands import introspect
+
+        info = introspect.plugins_info()
+        click.echo(msgspec.json.encode(info).decode() if as_json else introspect.plugins_text(info))
         return 0
 
     _run(go)
 
 
-def schema() -> dict[str, Any]:
-    """The JSON Schema of qik.toml with every registered type."""
-    import msgspec
-
-    import qik.current
-    import qik.project.decode
-
-    types = qik.project.decode.dynamic_types(qik.current.session().registry, for_schema=True)
-    out = msgspec.json.schema(types["project"])
-    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    out["title"] = "qik.toml"
-    out["description"] = f"Configuration of qik {qik.__version__} (with the loaded plugins' types)."
-    return out
-
-
-@cli.command(":schema")
-def schema_cmd() -> None:
-    """Print the JSON Schema of qik.toml, including every plugin's types."""
+@cli.command(":config")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of TOML.")
+def config_cmd(as_json: bool) -> None:
+    """Print the configuration as qik understood it (plugin types included), as TOML."""
 
     def go() -> int:
         import msgspec
 
+        from qik.commands import introspect
+
         _load()
-        click.echo(msgspec.json.format(msgspec.json.encode(schema())).decode())
+        data = introspect.config()
+        click.echo(msgspec.json.encode(data).decode() if as_json else introspect.config_toml(data), nl=as_json)
+        return 0
+
+    _run(go)
+
+
+@cli.command(":schema")
+@click.option("--module", is_flag=True, help="The schema of a module's qik.toml (its [commands] only).")
+@click.option(
+    "--write", is_flag=True,
+    help="Write .qik/qik.schema.json and .qik/qik-module.schema.json (commit them) instead of printing.",
+)
+def schema_cmd(module: bool, write: bool) -> None:
+    """Print the JSON Schema of qik.toml, including every plugin's types, for editors."""
+
+    def go() -> int:
+        import msgspec
+
+        import qik.cache
+        import qik.conf
+        from qik.commands import schema
+
+        if write:
+            _load()
+            folder = qik.conf.pub_work_dir()
+            for name, is_module in (("qik.schema.json", False), ("qik-module.schema.json", True)):
+                data = msgspec.json.format(msgspec.json.encode(schema.build(module=is_module)), indent=2) + b"\n"
+                qik.cache.write_atomic(folder / name, data)
+            click.echo(
+                "wrote .qik/qik.schema.json and .qik/qik-module.schema.json; point your editor at them: "
+                "a first line `#:schema ./.qik/qik.schema.json` in qik.toml, or a taplo rule (docs/plugins.md)",
+                err=True,
+            )
+            return 0
+        with contextlib.suppress(qik.errors.ConfigNotFound):
+            _load()  # outside a project: the built-in and installed plugins' types
+        click.echo(msgspec.json.format(msgspec.json.encode(schema.build(module=module))).decode())
         return 0
 
     _run(go)

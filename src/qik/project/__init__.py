@@ -168,8 +168,9 @@ class Project:
 def load(cwd: pathlib.Path | None, selection: Selection, on_registry: Any = None) -> Project:
     """Find, then decode the project configuration (plugins are imported in between).
 
-    ``on_registry`` is called with the registry once the plugins are loaded, before the
-    full decode (the session makes it current, so errors can list the registered types).
+    ``on_registry`` is called with the registry and the loaded plugins before the full
+    decode (the session makes them current, so errors can list the registered types and
+    ``qik :plugins`` still works when the decode fails).
     """
     found = find.find(cwd)
     where, raw = found.where, found.raw
@@ -177,7 +178,7 @@ def load(cwd: pathlib.Path | None, selection: Selection, on_registry: Any = None
     loaded = plugins.load_all(raw.get("plugins") or {}, where=where, root=found.path.parent, selection=selection)
     registry = qik.registry.Registry([("qik", "qik"), *((p.key, p.name) for p in loaded)])
     if on_registry is not None:
-        on_registry(registry)
+        on_registry(registry, loaded)
     plugin_confs = decode.decode_plugins(raw.get("plugins"), where, registry)
     project_t = decode.dynamic_types(registry)["project"]
     decode.decode_tables(raw, project_t, where)

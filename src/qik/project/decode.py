@@ -45,11 +45,11 @@ def dynamic_types(registry: Registry, for_schema: bool = False) -> dict[str, Any
     dep_members = (str, *(r.conf for r in _TYPES["dep"].values()))
     deps_t = list[Union[dep_members]]  # type: ignore  # noqa: UP007
     venv_t = Union[(_union(registry, "venv"), str, list[str], None)]  # type: ignore[valid-type]  # noqa: UP007
-    cmd_t = msgspec.defstruct("Cmd", [("deps", deps_t, [])], bases=(CmdConf,), frozen=True)
-    space_t = msgspec.defstruct("Space", [("venv", venv_t, None)], bases=(SpaceConf,), frozen=True)
+    cmd_t = msgspec.defstruct("CmdConf", [("deps", deps_t, [])], bases=(CmdConf,), frozen=True)
+    space_t = msgspec.defstruct("SpaceConf", [("venv", venv_t, None)], bases=(SpaceConf,), frozen=True)
     base_t = msgspec.defstruct("BaseConf", [("deps", deps_t, [])], bases=(BaseConf,), frozen=True)
     defaults_t = msgspec.defstruct(
-        "Defaults", [("venv", venv_t, None)], bases=(DefaultsConf,), frozen=True
+        "DefaultsConf", [("venv", venv_t, None)], bases=(DefaultsConf,), frozen=True
     )
     commands_t = dict[str, Union[cmd_t, str]]  # type: ignore[valid-type]  # noqa: UP007
     extra: list[Any] = []
@@ -57,7 +57,7 @@ def dynamic_types(registry: Registry, for_schema: bool = False) -> dict[str, Any
         plugin_t = Union[(str, PluginLocator)] if not _CONFS else Union[(str, *(r.conf for r in _CONFS.values()))]  # type: ignore  # noqa: UP007
         extra.append(("plugins", dict[str, plugin_t], {}))  # type: ignore[valid-type]
     project_t = msgspec.defstruct(
-        "Project",
+        "ProjectConf",
         [
             *extra,
             ("commands", commands_t, {}),
@@ -71,7 +71,7 @@ def dynamic_types(registry: Registry, for_schema: bool = False) -> dict[str, Any
         frozen=True,
     )
     module_t = msgspec.defstruct(
-        "ModuleOrPlugin", [("commands", commands_t, {})], bases=(SubProjectConf,), frozen=True
+        "SubProjectConf", [("commands", commands_t, {})], bases=(SubProjectConf,), frozen=True
     )
     return {"project": project_t, "module": module_t, "cmd": cmd_t}
 

@@ -71,7 +71,7 @@ class Selection(msgspec.Struct, frozen=True):
 
 def _check_version(mod: types.ModuleType, name: str, dist: str | None) -> None:
     """``QIK_REQUIRES`` is a PEP 440 specifier; ``QIK_PLUGIN_API`` an int."""
-    label = f'Plugin "{name}"' + (f" (distribution {dist})" if dist else "")
+    label = _label(name, dist)
     spec = getattr(mod, "QIK_REQUIRES", None) or getattr(mod, "requires_qik", None)
     if spec:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -122,7 +122,11 @@ def _missing(exc: ModuleNotFoundError, target: str) -> bool:
     return bool(missing) and (target == missing or target.startswith(missing + "."))
 
 
-def _import_module(name: str, target: str, pyimport: str) -> types.ModuleType:
+def _label(name: str, dist: str | None) -> str:
+    return f'Plugin "{name}"' + (f" (distribution {dist})" if dist else "")
+
+
+def _import_module(name: str, target: str, pyimport: str, dist: str | None = None) -> types.ModuleType:
     try:
         with qik.registry.importing(pyimport):
             return importlib.import_module(target)
@@ -130,10 +134,26 @@ def _import_module(name: str, target: str, pyimport: str) -> types.ModuleType:
         if _missing(exc, target):
             raise _not_found(name, target, pyimport) from None
         raise _import_failed(name, pyimport, exc) from None
-    except qik.errors.QikError:
-        raise
+    except qik.errors.QikError as exc:
+        raise _named(exc, name, dist) from None
     except Exception as exc:
         raise _import_failed(name, pyimport, exc) from None
+
+
+def _named(exc: qik.errors.QikError, name: str, dist: str | None) -> qik.errors.QikError:
+    """A registration error, naming the plugin (and its distribution) that made it."""
+    if exc.msg.startswith(("Plugin ", "The project's")):
+        return exc
+    exc.msg = f"{_label(name, dist)}: {exc.msg}"
+    exc.args = (exc.msg,)
+    return exc
+
+
+def _check_registered(name: str, key: str, dist: str | None) -> None:
+    try:
+        qik.registry.check_owner(key)
+    except qik.errors.QikError as exc:
+        raise _named(exc, name, dist) from None
 
 
 def import_plugin(name: str, value: str, source: str, *, dist: str | None = None, version: str | None = None) -> LoadedPlugin:
@@ -143,10 +163,10 @@ def import_plugin(name: str, value: str, source: str, *, dist: str | None = None
     if ":" in value:
         modname, attr = value.split(":", 1)
         pyimport = modname.removesuffix(".qikplugin")
-        mod = _import_module(name, modname, pyimport)
+        mod = _import_module(name, modname, pyimport, dist)
         obj = getattr(mod, attr, None)
         if obj is None:
-            mod = _import_module(name, f"{modname}.{attr}", pyimport)
+            mod = _import_module(name, f"{modname}.{attr}", pyimport, dist)
         elif callable(obj) and not isinstance(obj, types.ModuleType):
             with qik.registry.importing(pyimport):
                 obj()
@@ -155,7 +175,7 @@ def import_plugin(name: str, value: str, source: str, *, dist: str | None = None
     else:
         pyimport = value.removesuffix(".qikplugin")
         try:
-            mod = _import_module(name, f"{pyimport}.qikplugin", pyimport)
+            mod = _import_module(name, f"{pyimport}.qikplugin", pyimport, dist)
         except qik.errors.PluginNotFound:
             if importlib.util.find_spec(pyimport.split(".")[0]) is None:
                 raise
@@ -165,8 +185,9 @@ def import_plugin(name: str, value: str, source: str, *, dist: str | None = None
                 spec = None
             if spec is None or spec.submodule_search_locations:
                 raise  # a package without a qikplugin.py
-            mod = _import_module(name, pyimport, pyimport)  # a single-module plugin
+            mod = _import_module(name, pyimport, pyimport, dist)  # a single-module plugin
     _check_version(mod, name, dist)
+    _check_registered(name, pyimport, dist)
     folder = pathlib.Path(mod.__file__ or ".").parent
     if dist is not None and version is None:
         version = getattr(mod, "__version__", None)
@@ -192,7 +213,11 @@ def load_project_plugin(root: pathlib.Path) -> LoadedPlugin | None:
         try:
             with qik.registry.importing(key):
                 spec.loader.exec_module(mod)
-        except qik.errors.QikError:
+        except qik.errors.QikError as exc:
+            del sys.modules["qikplugin"]
+            if not exc.msg.startswith("The project's"):
+                exc.msg = f"The project's qikplugin.py: {exc.msg}"
+                exc.args = (exc.msg,)
             raise
         except Exception as exc:
             del sys.modules["qikplugin"]
@@ -201,6 +226,12 @@ def load_project_plugin(root: pathlib.Path) -> LoadedPlugin | None:
             ) from None
         current = mod
     _check_version(current, "qikplugin.py", None)
+    try:
+        qik.registry.check_owner(key)
+    except qik.errors.QikError as exc:
+        exc.msg = f"The project's qikplugin.py: {exc.msg}"
+        exc.args = (exc.msg,)
+        raise
     return LoadedPlugin(name="qikplugin", pyimport="qikplugin", source="project", dir=str(root), key=key)
 
 
