@@ -28,7 +28,7 @@ import zipfile
 
 import pytest
 
-from qik.testing import init_repo
+from qik.testing import Project, init_repo
 
 ROOT = pathlib.Path(__file__).parent.parent
 UV = shutil.which("uv", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("uv")
@@ -298,3 +298,28 @@ def test_old_extras_fail_on_the_modelled_history(tmp_path: pathlib.Path, bundled
     index = wheelhouse(tmp_path / "house", build_wheel(tmp_path / "dist", old))
     code, out, took = resolve(bundled_pip, index, "s3,fsspec", timeout=RESOLVE_SECONDS / 3)
     assert code != 0, f"the old extras resolved in {took:.0f}s:\n{out[-2000:]}"
+
+
+def test_s3_url_without_s3fs_names_the_extra(qik_project: Project, tmp_path: pathlib.Path) -> None:
+    """s3fs left the fsspec extra: an s3:// fsspec cache without it says which extra to install."""
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text('import sys\nsys.modules["s3fs"] = None  # not installed\n')
+    qik_project.write("qik.toml", """
+    [plugins]
+    fsspec = "qik.fsspec"
+
+    [caches.remote]
+    type = "fsspec"
+    url = "s3://bucket/qik"
+
+    [commands.a]
+    exec = "echo a"
+    deps = ["*.txt"]
+    cache = "remote"
+    """)
+    qik_project.write("x.txt", "x")
+    res = qik_project.qik(env={"PYTHONPATH": str(block), "QIK_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert res.code == 2, res.text
+    assert 'The optional package "s3fs" is not installed.' in res.err
+    assert 'pip install "qik[s3fs]"' in res.err
