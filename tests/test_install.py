@@ -65,6 +65,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 def test_wheel_contents(wheel: pathlib.Path) -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert wheel.name == f"qik-{version}-py3-none-any.whl"
+    # Plugins written for upstream require qik>=0.2: the same name, a version that satisfies it.
+    assert tuple(int(x) for x in version.split(".")[:2]) >= (0, 2), version
     names = zipfile.ZipFile(wheel).namelist()
     # Plugins ship their own qik.toml (hidden commands) next to their qikplugin.py.
     for need in ["qik/cli.py", "qik/testing.py", "qik/uv/qik.toml", "qik/pygraph/qik.toml",
