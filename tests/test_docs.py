@@ -64,10 +64,13 @@ def qik_lines(text: str) -> list[str]:
     return [ln for ln in shell_lines(text) if re.match(r"(qik|qikx)(\s|$)", ln)]
 
 
-#: Lines that cannot run in the test suite, with the reason. Keep this short: a line is
-#: better made runnable (a project on its page, a loopback endpoint) than skipped.
-SKIP: dict[str, str] = {
-}
+#: Lines that cannot run in the test suite, by prefix, with the reason. Empty today: S3
+#: caches point at a closed loopback port (ENV), uv runs offline (a lock of an empty
+#: requirements file works; anything else fails with exit 1, which still proves the line
+#: parses and its project decodes), and `--since origin/main` gets a local ref. A line
+#: that needs the network or a CI service goes here, e.g.
+#: "qik --cache remote": "needs a real S3 bucket".
+SKIP: dict[str, str] = {}
 
 #: The project a page's commands run in is the first qik.toml example of the page with
 #: commands, spaces or caches; these pages name another one (a text the block contains).
@@ -167,13 +170,6 @@ def test_commands_shown_in_docs_run(qik_project: Project, path: pathlib.Path) ->
         assert "Traceback" not in out, f"{_rel(path)}: `{line}` raised:\n{out}"
         ran += 1
     assert ran, f"{_rel(path)}: every command line is skipped"
-
-
-def test_skip_list_is_used() -> None:
-    """Every skip entry matches a line some page shows (so stale entries go)."""
-    lines = [ln for p in PAGES for ln in qik_lines(p.read_text())]
-    for prefix in SKIP:
-        assert any(ln.startswith(prefix) for ln in lines), f"SKIP entry {prefix!r} matches no doc line"
 
 
 def test_getting_started_walkthrough(tmp_path: pathlib.Path) -> None:
