@@ -69,7 +69,7 @@ def test_wheel_contents(wheel: pathlib.Path) -> None:
     assert tuple(int(x) for x in version.split(".")[:2]) >= (0, 2), version
     names = zipfile.ZipFile(wheel).namelist()
     # Plugins ship their own qik.toml (hidden commands) next to their qikplugin.py.
-    for need in ["qik/cli.py", "qik/testing.py", "qik/uv/qik.toml", "qik/pygraph/qik.toml",
+    for need in ["qik/__init__.py", "qik/testing.py", "qik/uv/qik.toml", "qik/pygraph/qik.toml",
                  "qik/s3/qikplugin.py", "qik/fsspec/qikplugin.py"]:
         assert need in names, f"{need} missing from {wheel.name}"
     meta = zipfile.ZipFile(wheel).read(f"qik-{version}.dist-info/METADATA").decode()
