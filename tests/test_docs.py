@@ -246,3 +246,11 @@ def test_bundled_plugin_guide_example_runs(qik_project: Project) -> None:
     assert res.ok, res.text
     assert "folder" in res.out
 
+
+
+def test_files_the_docs_cite_exist() -> None:
+    """A page that points at a test, a module or a script of the repository names one that
+    is there (files get renamed; the docs must follow)."""
+    for page in PAGES:
+        for cited in re.findall(r"`((?:tests|src/qik|bench|examples|docs/scripts)/[\w/.-]+\.(?:py|md|toml|sh))`", page.read_text()):
+            assert (ROOT / cited).exists(), f"{_rel(page)} cites {cited}, which does not exist"
