@@ -131,4 +131,8 @@ def factory(name: str, conf: FsspecConf) -> FsspecRemote:
     if importlib.util.find_spec("fsspec") is None:
         raise qik.errors.ExtraNotInstalled("fsspec", "fsspec")
     url = qik.plugin.ctx_format(conf.url)
+    # s3fs is an extra of its own (it pins aiobotocore and botocore): name it, not fsspec's
+    # "Install s3fs to access S3" from the first request.
+    if url.split("://", 1)[0] in ("s3", "s3a") and importlib.util.find_spec("s3fs") is None:
+        raise qik.errors.ExtraNotInstalled("s3fs", "s3fs")
     return FsspecRemote(url=url, storage_options=_with_timeouts(url, _fmt(conf.storage_options), conf))
