@@ -41,6 +41,9 @@ EXAMPLES = [
 @pytest.mark.parametrize(("path", "index", "toml"), EXAMPLES, ids=[f"{p.name}#{i}" for p, i, _ in EXAMPLES])
 def test_example_decodes(qik_project: Project, path: pathlib.Path, index: int, toml: str) -> None:
     qik_project.write("qik.toml", toml)
+    python = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+    if python and "register_type" in python[0] and "qikplugin.factory" in python[0]:
+        qik_project.write("qikplugin.py", python[0])  # the page's own project plugin
     materialize(qik_project, toml)
     res = qik_project.qik("--ls", env=ENV)
     assert res.code == 0, f"{path.name} example {index}: {res.err}"

@@ -1,0 +1,3 @@
+"""qik-example: the plugin the guide (docs/plugins.md) builds, step by step."""
+
+__version__ = "1.0.0"
