@@ -198,7 +198,10 @@ def test_upstream_spaces_roots_dotenv_ctx_and_cache_when(qik_project: Project) -
         "web/app/a.py": "", "api/svc/a.py": "", "web.env": "WEBVAR=fromdotenv\n",
         "requirements.txt": "", "base.txt": "", "tool.txt": "",
     })
-    assert p.qik("--ls").code != 0  # greeting is required
+    # Upstream's lazy context: --ls works without greeting; only top needs it, and fails.
+    assert "top@default" in p.qik("--ls").out
+    missing = p.qik("top")
+    assert missing.code == 1 and 'Context variable "greeting" has no value' in missing.out, missing.text
     p.env["GREETING"] = "hi"
     names = {"build@web", "test@api#svc", "test@web#app", "tool@default", "top@default"}
     assert ls(p) == names

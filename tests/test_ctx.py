@@ -80,18 +80,59 @@ def test_int_var_bad_value_names_the_variable(qik_project: Project) -> None:
 
 
 def test_missing_required_var_says_how_to_set_it(qik_project: Project) -> None:
+    """A variable with no value fails only what uses it, when it runs (upstream's lazy
+    context): the runnable fails naming it, its dependents are skipped, the rest runs."""
     p = qik_project
     p.write("qik.toml", """
     ctx = ["api_token"]
 
     [commands.hi]
     exec = "echo hi"
+
+    [commands.deploy]
+    exec = "echo deploying with {ctx.api_token}"
+
+    [commands.announce]
+    exec = "echo announced"
+    deps = [{type = "command", name = "deploy"}]
     """)
     p.commit()
+    assert set(p.qik("--ls").out.split()) == {"deploy", "hi", "announce"}
     res = p.qik()
-    assert "api_token" in _errline(res)
-    assert "API_TOKEN=" in res.err
-    assert p.qik(env={"API_TOKEN": "t"}).ok
+    assert res.code == 1, res.text
+    assert "✓ hi" in res.out
+    assert 'Context variable "api_token" has no value' in res.out and "API_TOKEN=" in res.out, res.text
+    assert "$.commands.deploy.exec" in res.out
+    assert "skipped: announce (deploy failed)" in res.err
+    ok = p.qik(env={"API_TOKEN": "t"})
+    assert ok.ok and "deploying with t" in ok.out, ok.text
+
+
+def test_a_cache_that_needs_a_missing_var_is_skipped(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", """
+    ctx = ["aws_access_key_id"]
+
+    [plugins]
+    s3 = "qik.s3"
+
+    [caches.remote]
+    type = "s3"
+    bucket = "b"
+    aws-access-key-id = "{ctx.aws_access_key_id}"
+
+    [commands.build]
+    exec = "echo built"
+    deps = ["qik.toml"]
+    cache = "remote"
+    """)
+    p.commit()
+    assert p.qik("--ls").out == "build\n"
+    res = p.qik()
+    assert res.ok and "1 ran" in res.err, res.text
+    assert "cache remote is not used" in res.err and "aws_access_key_id" in res.err
+    again = p.qik()
+    assert "1 cached" in again.err and "build (cached, remote)" in again.out, again.text  # locally
 
 
 def test_undeclared_var_is_an_error(qik_project: Project) -> None:

@@ -192,19 +192,33 @@ def test_since_sees_pydist_changes_through_the_lock(qik_project: Project) -> Non
     assert p.qik("--since", "HEAD", "--ls").out.split() == ["other", "uses-tool"]
 
 
-def test_since_with_pydist_deps_and_no_lock_is_an_error(qik_project: Project) -> None:
+def test_since_with_pydist_deps_and_no_lock_uses_the_requirements(qik_project: Project) -> None:
+    """The opening example of docs/configuration.md: an active venv with a requirements file
+    and no lock. --since degrades to the requirements file as the signal, and says so once."""
     p = qik_project
     p.write("qik.toml", """
-    [pydist.versions]
-    tool = "1.0"
+    [spaces.default]
+    venv = "requirements.txt"
+
+    [pydist]
+    ignore-missing = true
 
     [commands.uses-tool]
     exec = "echo tool"
     deps = [{type = "pydist", name = "tool"}]
+
+    [commands.other]
+    exec = "echo other"
+    deps = [{type = "pydist", name = "tool2"}]
     """)
+    p.write("requirements.txt", "tool\n")
     p.commit()
     res = p.qik("--since", "HEAD", "--ls")
-    assert res.code == 2 and "no lock file" in res.err and "Traceback" not in res.err, res.text
+    assert res.ok and res.out == "", res.text
+    warned = [ln for ln in res.err.splitlines() if "only through its requirements files (requirements.txt)" in ln]
+    assert len(warned) == 1, res.err
+    p.write("requirements.txt", "tool==2.0\n")
+    assert p.qik("--since", "HEAD", "--ls").out.split() == ["other", "uses-tool"]
 
 
 def test_shards_balance_by_committed_durations(qik_project: Project) -> None:

@@ -96,6 +96,8 @@ def decide(
     nothing but manifests is read (``--cache-status``, ``--explain``). ``cold_upstream``: a
     runnable it depends on that will run first and may change this one's inputs.
     """
+    if r.error:
+        return Decision(name=r.name, state="uncached", cache=r.cache, reasons=[r.error]), None
     cache = qik.cache.load(r.cache)
     if isinstance(cache, qik.cache.Uncached):
         why = "never cached (no deps)" if not r.deps else "cache is none"

@@ -37,16 +37,21 @@ def git_files(root: str) -> list[str]:
     A checked-out submodule is listed as its files (tracked and untracked), not as one
     entry; that costs extra work only where a ``.gitmodules`` exists.
     """
+    return listing(root)[0]
+
+
+def listing(root: str) -> tuple[list[str], bool]:
+    """(the universe, whether git listed it): outside a repository, every file below."""
     files = _ls_files(root)
     if files is None:
-        return _walk_files(root)
+        return _walk_files(root), False
     if _gitmodules(root) is not None:
         _add_submodules(root, files)
     # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
     # .qik/durations.json is --shard's metadata, not an input either.
     return sorted(
         f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
-    )
+    ), True
 
 
 def _ls_files(root: str) -> set[str] | None:
@@ -185,7 +190,7 @@ class Fingerprinter:
         self._files: list[str] | None = None
         self._globs: dict[str, list[str]] = {}
         self._prefetch: threading.Thread | None = None
-        self._prefetched: list[str] | None = None
+        self._prefetched: tuple[list[str], bool] | None = None
 
     @property
     def _stats(self) -> dict[str, _Stat]:
@@ -207,7 +212,7 @@ class Fingerprinter:
         if self._files is None and self._prefetch is None:
 
             def run() -> None:
-                self._prefetched = git_files(self.root)
+                self._prefetched = listing(self.root)
 
             self._prefetch = threading.Thread(target=run, name="qik-ls-files", daemon=True)
             self._prefetch.start()
@@ -217,10 +222,16 @@ class Fingerprinter:
         if self._files is None:
             if self._prefetch is not None:
                 self._prefetch.join()
-                self._prefetch, files, self._prefetched = None, self._prefetched, None
-                self._files = files if files is not None else git_files(self.root)
+                self._prefetch, found, self._prefetched = None, self._prefetched, None
+                self._files, in_git = found if found is not None else listing(self.root)
             else:
-                self._files = git_files(self.root)
+                self._files, in_git = listing(self.root)
+            if not in_git:
+                qik.warnings.warn(
+                    "this project is not in a git repository: every file below it is an input, and "
+                    "what git would ignore or leave untracked is unknown",
+                    key="not-git",
+                )
         return self._files
 
     def refresh(self) -> None:

@@ -18,6 +18,7 @@ import qik.conf
 import qik.errors
 import qik.func
 import qik.registry
+import qik.warnings
 from qik.cache.files import copy_atomic, write_atomic
 from qik.cache.hooks import Local
 from qik.cache.layered import Cache, Layered, Uncached
@@ -104,4 +105,10 @@ def load(name: str) -> Cache:
         raise qik.errors.CacheNotFound("cache", name, confs, where=qik.conf.where())
     conf = confs[name]
     factory = qik.registry.type_factory(conf)
-    return _wrap(name, conf, factory(name, conf))
+    try:
+        return _wrap(name, conf, factory(name, conf))
+    except qik.errors.CtxValueNotFound as exc:
+        # A cache whose settings need a missing context variable (credentials a job lacks)
+        # is skipped: its runnables use the local cache, as upstream qik lets them.
+        qik.warnings.warn(f"cache {name} is not used ({exc.msg}); its runnables use the local cache")
+        return Layered(name, kind="local")

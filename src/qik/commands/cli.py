@@ -118,8 +118,11 @@ def _ls(rt: Any, graph: Any, status: dict[str, Any]) -> int:
     fp = qik.fingerprint.current()
     selected = set(graph.selected)
     # With --cache-status, only the runnables in that state are listed (as upstream does);
-    # the upstream runnables a run would pull in are not "work left".
-    listed = [n for n in graph.order if n in selected] if rt.cache_status else graph.order
+    # the upstream runnables a run would pull in are not "work left". With --shard, neither
+    # are the upstream runnables a shard only pulls in (another shard runs them); --json
+    # lists them with "selected": false.
+    only_selected = bool(rt.cache_status) or (bool(rt.shard) and not rt.json)
+    listed = [n for n in graph.order if n in selected] if only_selected else graph.order
     if rt.json:
         status = status or _status([graph.runnables[n] for n in graph.order], fp)
         rows = [_ls_row(graph.runnables[n], graph, status[n]) | {"selected": n in selected} for n in listed]
@@ -273,6 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0].startswith(":"):
         import qik.commands.meta
 
+        known = sorted(qik.commands.meta.cli.commands)
+        if args[0] not in known:
+            click.echo(f'qik: error: Unknown meta command "{args[0]}". Valid choices: {", ".join(known)}.', err=True)
+            sys.exit(2)
         qik.commands.meta.cli.main(args=args, prog_name="qik")
         return
     qik_cmd.main(args=args, prog_name="qik")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import click
@@ -91,8 +90,14 @@ def schema_cmd(module: bool, write: bool) -> None:
                 err=True,
             )
             return 0
-        with contextlib.suppress(qik.errors.ConfigNotFound):
-            _load()  # outside a project: the built-in and installed plugins' types
+        try:
+            _load()
+        except qik.errors.ConfigNotFound:
+            pass  # outside a project: the built-in and installed plugins' types
+        except qik.errors.QikError as exc:  # a config that does not load (an unloaded plugin's type)
+            import qik.warnings
+
+            qik.warnings.warn(f"the project does not load ({exc.msg}); the schema has the types loaded before that")
         click.echo(msgspec.json.format(msgspec.json.encode(schema.build(module=module))).decode())
         return 0
 

@@ -12,6 +12,7 @@ import qik.fingerprint
 import qik.globs
 import qik.model.graph
 import qik.model.runnable
+import qik.warnings
 
 
 def _git(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -86,10 +87,13 @@ def watch_globs(r: qik.model.runnable.Runnable, *, need_lock: bool = True) -> li
     if venv is not None:
         globs |= venv.glob_deps
         if need_lock and r.pydists and not venv.lock:
-            raise qik.errors.ConfigError(
-                f"--since cannot see pydist changes of {r.name}: its venv has no lock file.",
-                hint='Give the space\'s venv a lock file (venv = {type = "...", lock = "..."}) '
-                "or use a venv type that locks (uv).",
+            # No lock: the requirements files are the signal (a version bump of an unpinned
+            # requirement goes unseen), as the docs' first example has it; say so once.
+            reqs = ", ".join(venv.reqs) or "none"
+            qik.warnings.warn(
+                f"--since sees pydist changes of space {venv.name!r} only through its requirements "
+                f"files ({reqs}): its venv has no lock file (a venv type that locks, such as uv, sees them all)",
+                key=f"since-nolock:{venv.name}",
             )
     return sorted(globs)
 

@@ -48,9 +48,24 @@ def _make(cmd: str, conf: qik.conf.CmdConf, space: str | None, module: qik.conf.
         cache = qik.model.ctx.format(cache)
         at = "cache-when"
         cache_when = qik.model.ctx.format(cache_when)
+    except qik.errors.CtxValueNotFound as exc:
+        # Only this runnable needs the variable: it fails when run (its dependents are
+        # skipped); listing and running everything else works without it.
+        where, path = qik.conf.command_source(cmd)
+        return qik.model.runnable.Runnable(
+            name=qik.model.runnable.fmt_name(cmd, module=module.name if module else None, space=space),
+            cmd=cmd,
+            module=module.name if module else None,
+            space=space,
+            cache="none",
+            hidden=conf.hidden,
+            tags=list(conf.tags),
+            error=exc.at(where, f"{path}.{at}", subject=f'command "{cmd}"').msg + (f" ({exc.hint})" if exc.hint else ""),
+        )
     except qik.errors.QikError as exc:
         where, path = qik.conf.command_source(cmd)
         raise exc.at(where, f"{path}.{at}", subject=f'command "{cmd}"') from None
+    _check_commands(cmd, deps)
     return qik.model.runnable.Runnable(
         name=qik.model.runnable.fmt_name(cmd, module=module.name if module else None, space=space),
         cmd=cmd,
@@ -64,6 +79,21 @@ def _make(cmd: str, conf: qik.conf.CmdConf, space: str | None, module: qik.conf.
         hidden=conf.hidden,
         tags=list(conf.tags),
     )
+
+
+def _check_commands(cmd: str, deps: list[Any]) -> None:
+    """A dependency on a command that does not exist names the command and the path."""
+    for i, d in enumerate(deps):
+        name = getattr(d, "get_cmd_name", None)
+        if name is None:
+            continue
+        target = name()
+        if qik.conf.canonical_command(target) is None:
+            where, path = qik.conf.command_source(cmd)
+            cmds = qik.conf.commands()
+            raise qik.errors.CommandNotFound(
+                "command", target, [n for n, c in cmds.items() if not c.hidden]
+            ).at(where, f"{path}.deps[{i}]", subject=f'command "{cmd}"')
 
 
 def check_artifact(pattern: str) -> str:

@@ -242,9 +242,16 @@ def var(name: str) -> Any:
 
 
 def check_required() -> None:
-    """Fail early, naming the variable, if a ctx variable has no value or a bad one."""
-    for name in declared():
-        var(name)
+    """Fail early, naming the variable, if a ctx variable's value does not cast to its type.
+
+    A variable with no value is not an error here (as in upstream qik): only what needs it
+    fails, when it is used (a runnable fails, a cache is skipped), so ``--ls`` and runs of
+    everything else work without, say, the credentials only a remote cache uses.
+    """
+    for name, decl in declared().items():
+        env_name = _key(name).upper()
+        if env_name in os.environ:
+            cast(os.environ[env_name], decl.type, env_name)
 
 
 def runtime_field(name: str) -> Any:

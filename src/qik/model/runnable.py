@@ -65,6 +65,8 @@ class Runnable(msgspec.Struct, frozen=True, dict=True):
     environ_extra: dict[str, str] = {}
     #: The 0.3 name of ``exec`` (still accepted when constructing).
     val: str = ""
+    #: Why it cannot run (a context variable it needs has no value): it fails with this.
+    error: str = ""
 
     def __post_init__(self) -> None:
         if self.val and not self.exec:

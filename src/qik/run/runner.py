@@ -163,6 +163,11 @@ class Runner:
         if self._stopped():
             return Outcome(name=r.name, status="skipped", reason="interrupted")
         self.console.started(r.name)
+        if r.error:  # it cannot run (a context variable it needs has no value)
+            log = f"qik: error: {r.error}\n"
+            if self.console.stream:
+                self.console.output(log.encode())
+            return Outcome(name=r.name, status="failed", code=1, log=log)
         cache = qik.cache.load(r.cache)
         if isinstance(cache, qik.cache.Uncached):
             result = self._execute(r)
