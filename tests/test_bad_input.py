@@ -276,7 +276,7 @@ def test_commands_named_dot_dot_and_empty_stay_inside_the_cache(qik_project: Pro
     p.write("qik.toml", '[commands.".."]\nexec = "echo x"\ndeps = ["*.txt"]\n[commands.""]\nexec = "echo y"\ndeps = ["*.txt"]\n')
     p.write("a.txt", "a\n")
     assert p.qik().ok
-    assert sorted(x.name for x in p.path("._qik").iterdir()) == [".gitignore", "cache", "digests", "out"]
+    assert sorted(x.name for x in p.path("._qik").iterdir()) == [".gitignore", "cache", "digests", "memo", "out"]
     entries = list(p.path("._qik/cache").iterdir())
     assert len(entries) == 2 and all(e.name not in ("", ".", "..") and list(e.iterdir()) for e in entries)
     res = p.qik()

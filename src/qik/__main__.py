@@ -1,4 +1,4 @@
-from qik.commands.cli import main
+from qik.cli import main
 
 if __name__ == "__main__":
     main()

@@ -40,29 +40,44 @@ def git_files(root: str) -> list[str]:
     return listing(root)[0]
 
 
-def listing(root: str) -> tuple[list[str], bool]:
-    """(the universe, whether git listed it): outside a repository, every file below."""
+def listing(root: str) -> tuple[list[str], bool, str | None]:
+    """(the universe, whether git listed it, its digest): outside a repository, every file
+    below. The digest stands for the universe in the run memo; it is None where one
+    ``git ls-files`` does not tell it all (submodules, no git)."""
     files = _ls_files(root)
     if files is None:
-        return _walk_files(root), False
-    if _gitmodules(root) is not None:
-        _add_submodules(root, files)
+        return _walk_files(root), False, None
+    if _gitmodules(root) is None:
+        return _universe(files), True, universe_digest(_universe(files))
+    _add_submodules(root, files)
+    return _universe(files), True, None
+
+
+def _universe(files: Iterable[str]) -> list[str]:
     # .qik/cache holds the repo cache's manifests: never an input, or a broad glob never hits.
     # .qik/durations.json is --shard's metadata, not an input either.
     return sorted(
         f for f in files if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
-    ), True
+    )
+
+
+def universe_digest(files: list[str]) -> str:
+    return hash_bytes("\0".join(files).encode("utf-8", "surrogateescape"))
+
+
+#: The one listing of the universe (the run memo runs it too: :func:`listed`).
+LS_FILES = ("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+
+
+def listed(out: bytes) -> list[str]:
+    """The universe from the output of :data:`LS_FILES` (without submodules)."""
+    return _universe(f for f in out.decode("utf-8", "surrogateescape").split("\0") if f)
 
 
 def _ls_files(root: str) -> set[str] | None:
     """One ``git ls-files`` of a repository (None when git cannot list it)."""
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=True,
-        ).stdout
+        out = subprocess.run(LS_FILES, cwd=root, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     return {f for f in out.decode("utf-8", "surrogateescape").split("\0") if f}
@@ -190,7 +205,9 @@ class Fingerprinter:
         self._files: list[str] | None = None
         self._globs: dict[str, list[str]] = {}
         self._prefetch: threading.Thread | None = None
-        self._prefetched: tuple[list[str], bool] | None = None
+        self._prefetched: tuple[list[str], bool, str | None] | None = None
+        #: The digest of git's listing of the universe (None: none, or not one listing).
+        self.universe_digest: str | None = None
 
     @property
     def _stats(self) -> dict[str, _Stat]:
@@ -223,9 +240,9 @@ class Fingerprinter:
             if self._prefetch is not None:
                 self._prefetch.join()
                 self._prefetch, found, self._prefetched = None, self._prefetched, None
-                self._files, in_git = found if found is not None else listing(self.root)
+                self._files, in_git, self.universe_digest = found if found is not None else listing(self.root)
             else:
-                self._files, in_git = listing(self.root)
+                self._files, in_git, self.universe_digest = listing(self.root)
             if not in_git:
                 qik.warnings.warn(
                     "this project is not in a git repository: every file below it is an input, and "
@@ -234,12 +251,19 @@ class Fingerprinter:
                 )
         return self._files
 
+    def known(self, rel: str) -> tuple[int, int, int] | None:
+        """(size, mtime_ns, inode) of a file when its digest was taken this run (or loaded
+        from the memo), None if unknown."""
+        st = self._stats.get(rel)
+        return None if st is None else (st.size, st.mtime_ns, st.ino)
+
     def refresh(self) -> None:
         """Forget the universe (files added or removed since it was read)."""
         if self._prefetch is not None:
             self._prefetch.join()
             self._prefetch = self._prefetched = None
         self._files = None
+        self.universe_digest = None
         self._globs = {}
 
     def glob(self, pattern: str) -> list[str]:

@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from qik.model.space import Space
     from qik.model.venv import Venv, normalize_dist
     from qik.progress import Task, task
-    from qik.run.runner import Outcome
+    from qik.run.outcome import Outcome
     from qik.warnings import warn
 
 #: Where each name lives; imported on first use, so ``import qik.plugin`` in a plugin's

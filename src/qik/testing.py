@@ -78,7 +78,7 @@ class Project:
         inherited = {k: v for k, v in os.environ.items() if k != "QIK__PROFILE"}
         full_env = {**inherited, **self.env, **(env or {})}
         proc = subprocess.run(
-            [sys.executable, "-c", f"import sys; from qik.commands.cli import {'qikx_main' if exe == 'qikx' else 'main'} as m; sys.argv[0] = {exe!r}; m()", *args],
+            [sys.executable, "-c", f"import sys; from qik.cli import {'qikx_main' if exe == 'qikx' else 'main'} as m; sys.argv[0] = {exe!r}; m()", *args],
             cwd=self.root / cwd if cwd else self.root,
             env=full_env,
             capture_output=True,

@@ -80,6 +80,10 @@ class Cache:
         """Stored entries of a runnable, newest first (for ``--explain``)."""
         return []
 
+    def manifest_file(self, runnable: Runnable, key: str) -> str | None:
+        """The local file of the entry under ``key`` (None when the cache keeps none)."""
+        return None
+
 
 class Uncached(Cache):
     """``none``: never cached."""
@@ -364,6 +368,9 @@ class Layered(Cache):
 
     def entries(self, runnable: Runnable) -> list[Manifest]:
         return self.layer.manifests(runnable.slug)
+
+    def manifest_file(self, runnable: Runnable, key: str) -> str | None:
+        return self.layer.manifest_file(runnable.slug, key)
 
     def usage(self) -> tuple[int, int]:
         """(entries, bytes) held by the remote. Lists it: never on the hot path."""

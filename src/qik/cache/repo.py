@@ -114,6 +114,9 @@ class Repo(Cache):
             _ensure_gitattributes(root)
         return manifest
 
+    def manifest_file(self, runnable: Runnable, key: str) -> str | None:
+        return str(self.manifest_path(runnable))
+
     def entries(self, runnable: Runnable) -> list[Manifest]:
         m = self._read(runnable)
         return [m] if m else []

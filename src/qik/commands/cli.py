@@ -156,32 +156,69 @@ def _explain(rt: Any, graph: Any) -> int:
     return 0
 
 
-def _execute(rt: Any, graph: Any) -> int:
+def _report(console: Any, outcomes: list[Any], as_json: bool) -> int:
     import msgspec
 
+    console.summary(outcomes, _elapsed())
+    if as_json:
+        sys.stdout.write(msgspec.json.encode({"results": outcomes}).decode() + "\n")
+        sys.stdout.flush()
+    return 1 if any(o.code or o.status == "skipped" for o in outcomes) else 0
+
+
+def _execute(rt: Any, graph: Any, memo_key: str | None = None) -> int:
     import qik.run.console
+    import qik.run.memo
     import qik.run.runner
 
-    console = qik.run.console.Console(
-        verbosity=rt.verbosity,
-        json=rt.json,
-        stream=len(graph.order) == 1 or rt.workers == 1,
-        progress=rt.logger != "stdout",
+    settings = qik.run.memo.Settings(
+        verbosity=rt.verbosity, stream=len(graph.order) == 1 or rt.workers == 1, progress=rt.logger != "stdout"
     )
+    console = qik.run.console.Console(json=rt.json, **settings._asdict())
+    hits: dict[str, Any] = {}
+    if memo_key is not None:
+        import qik.fingerprint
+
+        hits = qik.run.memo.clean(graph, str(qik.conf.root()), memo_key, qik.fingerprint.current().files)
     runner = qik.run.runner.Runner(
-        graph, workers=rt.workers, force=rt.force, console=console, explain=rt.verbosity >= 2
+        graph, workers=rt.workers, force=rt.force, console=console, explain=rt.verbosity >= 2,
+        memo_hits=hits, record=memo_key is not None,
     )
     try:
         outcomes = runner.run()
     finally:
         console.end()
-    console.summary(outcomes, _elapsed())
-    if rt.json:
-        sys.stdout.write(msgspec.json.encode({"results": outcomes}).decode() + "\n")
-        sys.stdout.flush()
-    if any(o.code or o.status == "skipped" for o in outcomes):
-        return 1
-    return 0
+    import qik.interrupt
+
+    if memo_key is not None and not qik.interrupt.signals().stop.is_set():
+        qik.run.memo.capture(runner, outcomes, memo_key, always=_memo_paths(), env=_ctx_env(), console=settings)
+    return _report(console, outcomes, rt.json)
+
+
+def _memo_paths() -> list[str]:
+    """Files whose change changes what a run is: the config, modules' and plugins' files."""
+    import qik.current
+    import qik.run.memo
+
+    project = qik.current.session().project
+    root = project.root
+    paths = [os.path.relpath(project.location, root), "qikplugin.py"]
+    paths += qik.run.memo.candidates(os.getcwd(), str(root))
+    paths += [f"{m.path.strip('/')}/qik.toml" for m in project.conf.modules_by_name.values()]
+    for p in project.plugins.values():
+        if p.source != "project":
+            paths += [os.path.join(p.dir, "qik.toml"), os.path.join(p.dir, "qikplugin.py")]
+    import sysconfig
+
+    # Installing or removing a distribution (a plugin's entry point) changes this folder.
+    paths += sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return paths
+
+
+def _ctx_env() -> list[str]:
+    import qik.model.ctx
+
+    return [name.upper() for name in qik.model.ctx.declared()]
 
 
 def run_qik(opts: dict[str, Any]) -> int:
@@ -190,7 +227,14 @@ def run_qik(opts: dict[str, Any]) -> int:
     # A run builds thousands of long-lived objects (config, runnables, digests): collecting
     # every 700 allocations rescans them all (0.1 s of a warm run at 2,000 modules).
     gc.set_threshold(20_000, 50, 50)
+    import qik.run.memo
+
+    ctx = click.get_current_context(silent=True)
+    argv = (ctx.obj or {}).get("argv") if ctx is not None else None
+    memo_key = qik.run.memo.selection(argv, os.getcwd()) if argv is not None else None
     rt = _configure(opts)
+    if rt.force or rt.ls or rt.fail or rt.json or rt.explain or rt.since or rt.cache_status or rt.shard or rt.watch:
+        memo_key = None  # set by a profile or QIK__* variable: a run the memo does not replay
     graph, status = _select(rt)
     if rt.ls:
         return _ls(rt, graph, status)
@@ -204,7 +248,7 @@ def run_qik(opts: dict[str, Any]) -> int:
 
         qik.commands.watch.watch(graph, lambda g: _execute(rt, g), isolated=rt.isolated)
         return 0
-    return _execute(rt, graph)
+    return _execute(rt, graph, memo_key)
 
 
 def _ls_row(r: Any, graph: Any, status: Any) -> dict[str, Any]:
@@ -282,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         qik.commands.meta.cli.main(args=args, prog_name="qik")
         return
-    qik_cmd.main(args=args, prog_name="qik")
+    qik_cmd.main(args=args, prog_name="qik", obj={"argv": args})
 
 
 # ---- qikx ----

@@ -6,15 +6,14 @@ that failed); Ctrl-C exits 130, SIGTERM 143; queued uploads are awaited before e
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections.abc import Callable
 from typing import NoReturn
 
 import click
 
 import qik.errors
+from qik.run.console import elapsed as elapsed
 
 
 def _fail(exc: qik.errors.QikError) -> NoReturn:
@@ -22,24 +21,6 @@ def _fail(exc: qik.errors.QikError) -> NoReturn:
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
     sys.exit(exc.exit_code)
-
-
-_T0 = time.monotonic()
-
-
-def elapsed() -> float:
-    """Seconds since this process started (Python's start-up included, where /proc says)."""
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/uptime", "rb") as f:
-            up = float(f.read().split()[0])
-        took = up - ticks / os.sysconf("SC_CLK_TCK")
-        if 0 <= took < 86400:
-            return took
-    except (OSError, ValueError, IndexError):
-        pass
-    return time.monotonic() - _T0
 
 
 def _finish() -> None:

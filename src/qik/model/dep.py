@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
@@ -29,6 +29,12 @@ class RunnableDep(msgspec.Struct, frozen=True):
 
 class Dep(msgspec.Struct, frozen=True, dict=True):
     """A dependency of a runnable. Subclasses say which globs, values and pydists it adds."""
+
+    #: True when what the dep adds to the key depends only on its configuration (its
+    #: globs' files, its consts): the run memo may then replay the runnable without
+    #: computing its key. A dep that reads anything else (the environment, a tool's
+    #: output) leaves it False, the default for plugins' types.
+    memo_safe: ClassVar[bool] = False
 
     val: str
 
@@ -76,6 +82,8 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
 class Glob(Dep, frozen=True):
     """Files matching a glob."""
 
+    memo_safe: ClassVar[bool] = True
+
     @property
     def globs(self) -> list[str]:
         return [self.val]
@@ -83,6 +91,8 @@ class Glob(Dep, frozen=True):
 
 class Const(Dep, frozen=True):
     """A constant value."""
+
+    memo_safe: ClassVar[bool] = True
 
     @property
     def consts(self) -> list[str]:
@@ -95,6 +105,8 @@ class Const(Dep, frozen=True):
 
 class Pydist(Dep, frozen=True):
     """The version of a Python distribution in the space's venv."""
+
+    memo_safe: ClassVar[bool] = True
 
     @property
     def pydists(self) -> list[str]:
@@ -110,6 +122,8 @@ class Serialized(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class Load(Dep, frozen=True):
     """Globs and pydists read from the JSON file ``val`` (``default`` globs without it)."""
+
+    memo_safe: ClassVar[bool] = True
 
     default: list[str] = []
 
@@ -138,6 +152,8 @@ class BaseCmd(Dep, frozen=True):
     Plugins subclass this to depend on a (hidden) plugin command and its output file:
     override :meth:`get_cmd_name`, :meth:`get_cmd_args` and ``globs``.
     """
+
+    memo_safe: ClassVar[bool] = True
 
     strict: bool = False
     isolated: bool | qik.unset.UnsetType = qik.unset.UNSET

@@ -93,6 +93,14 @@ class Venv(msgspec.Struct, frozen=True, dict=True):
     def pydist_version(self, dist: str) -> str | None:
         return self.pydist_versions.get(normalize_dist(dist))
 
+    def memo_stamp(self) -> list[str] | None:
+        """Paths whose stats stand for :attr:`pydist_versions` (installing or removing a
+        distribution changes them), for the run memo; None if there are none."""
+        try:
+            return [str(self.site_packages_dir)]
+        except qik.errors.QikError:
+            return None
+
     def install(self) -> None:
         """Make the venv ready (``qikx --install``); nothing to do for unmanaged venvs."""
 

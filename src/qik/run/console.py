@@ -13,15 +13,55 @@ import os
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import IO, Any, Protocol
 
 import qik.progress
 
-if TYPE_CHECKING:
-    from qik.run.runner import Outcome
+
+class Outcome(Protocol):
+    """What the console shows of a result: a :class:`qik.run.outcome.Outcome`, or a row the
+    run memo replays (:class:`qik.run.memo.Replayed`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def cached(self) -> bool: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def log(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def why(self) -> Sequence[str]: ...
 
 _GREEN, _RED, _YELLOW, _DIM, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 _PLAIN_EVERY = 2.0  # seconds between plain progress lines of one task
+_T0 = time.monotonic()
+
+
+def elapsed() -> float:
+    """Seconds since this process started (Python's start-up included, where /proc says)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            up = float(f.read().split()[0])
+        took = up - ticks / os.sysconf("SC_CLK_TCK")
+        if 0 <= took < 86400:
+            return took
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.monotonic() - _T0
 
 
 class _Guarded:
@@ -214,7 +254,7 @@ class Console:
                     text += _replayed(o.log, self._c(_DIM, "│ ")) if o.cached else _ended(o.log)
             self._emit(self.out, text)
 
-    def summary(self, outcomes: list[Outcome], elapsed: float) -> None:
+    def summary(self, outcomes: Sequence[Outcome], elapsed: float) -> None:
         """The last line, with what failed and what was skipped because of it."""
         self.end()
         c = {"cached": 0, "ran": 0, "failed": 0, "skipped": 0}

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Literal
+from typing import Any
 
 import msgspec
 
@@ -25,31 +25,26 @@ import qik.cache
 import qik.conf
 import qik.decision
 import qik.fingerprint
+import qik.globs
 import qik.interrupt
 import qik.model.graph
 import qik.model.runnable
 import qik.pool
 import qik.run.console
+import qik.run.memo
 import qik.warnings
+from qik.run.outcome import Outcome as Outcome  # noqa: E402 - re-exported: the --json schema
 from qik.run.reaper import Reaper
 
-Status = Literal["cached", "ran", "failed", "skipped"]
 
+class Record(msgspec.Struct, frozen=True):
+    """What the run memo needs of a runnable whose result is in its cache: the key, and the
+    stats of everything the result depends on (see :mod:`qik.run.memo`)."""
 
-class Outcome(msgspec.Struct, frozen=True):
-    """The result of one runnable in a run (the ``--json`` schema)."""
-
-    name: str
-    status: Status
-    code: int = 0
-    cached: bool = False
-    duration: float = 0.0
-    key: str | None = None
-    source: str | None = None  # the cache a hit came from
-    log: str = ""
-    reason: str = ""
-    #: Why a cached runnable missed (only gathered at -v 2).
-    why: list[str] = []
+    key: str
+    stats: dict[str, tuple[int, int, int, int] | None]
+    #: Upstream artifact globs -> the digest of the files they matched when keyed.
+    globbed: dict[str, str] = {}
 
 
 class Missed(msgspec.Struct, frozen=True):
@@ -68,8 +63,15 @@ class Runner:
         force: bool = False,
         console: qik.run.console.Console,
         explain: bool = False,
+        memo_hits: dict[str, Any] | None = None,
+        record: bool = False,
     ) -> None:
         self.explain = explain
+        #: Runnables the run memo replays as they are (their rows), and whether to record
+        #: what a new memo needs.
+        self.memo_hits = memo_hits or {}
+        self.record = record
+        self.records: dict[str, Record] = {}
         self.graph = graph
         self.workers = max(1, workers)
         self.force = force
@@ -183,6 +185,7 @@ class Runner:
             if entry is not None:
                 replayed = self._replay(r, cache, entry)
                 if isinstance(replayed, Outcome):
+                    self._remember(r, cache, inputs, entry.manifest)
                     return replayed
                 why = replayed
         result = self._execute(r)
@@ -215,12 +218,47 @@ class Runner:
             qik.warnings.warn(f"{r.name}: its inputs changed while it ran ({shown}); the result is not cached")
             return
         try:
-            cache.store(r, inputs.key, result, inputs)
+            stored = cache.store(r, inputs.key, result, inputs)
+            if stored is not None:
+                self._remember(r, cache, inputs, stored)
         except OSError as exc:
             qik.warnings.warn(
                 f"could not store {r.name} in cache {r.cache} ({exc.strerror or exc}); results are not stored",
                 key=f"store:{r.cache}",
             )
+
+    def _remember(self, r: qik.model.runnable.Runnable, cache: qik.cache.Cache, inputs: qik.model.runnable.Inputs, m: qik.cache.Manifest) -> None:
+        """Stats for the run memo: the inputs as they were keyed (a file edited since its
+        digest was taken is never trusted), the artifacts, the entry's manifest."""
+        if not self.record:
+            return
+        base = self.root + "/"
+        stats: dict[str, tuple[int, int, int, int] | None] = {}
+        for rel in (*inputs.files, *inputs.upstream):
+            known = self.fp.known(rel)  # the stat its digest was taken at
+            if known is None:
+                return  # a name that is not UTF-8 (shown escaped), or not digested: no memo
+            stats[rel] = (*known, -1)
+        for rel in m.artifacts:
+            stats[rel] = _lstat(base + rel)
+        manifest = cache.manifest_file(r, inputs.key)
+        if manifest is None:
+            return
+        st = _lstat(manifest)
+        # Every hit touches the manifest (least recently used pruning): its mtime is not its identity.
+        stats[os.path.relpath(manifest, self.root)] = None if st is None else (st[0], -2, st[2], st[3])
+        if r.pydists and r.resolved_venv is not None:
+            for path in r.resolved_venv.memo_stamp() or []:
+                stats[path if os.path.isabs(path) else os.path.relpath(path, self.root)] = _lstat(path)
+        globbed: dict[str, str] = {}
+        matched: set[str] = set()
+        for pattern in sorted({a for d in r.dep_runnables.values() for a in d.obj.artifacts}):
+            found = sorted(qik.globs.fs_glob(self.root, pattern))
+            matched.update(found)
+            globbed[pattern] = qik.run.memo.listing_digest(found)
+        if matched != set(inputs.upstream):
+            return  # an upstream artifact came or went since the key: no memo of this run
+        self.records[r.name] = Record(key=inputs.key, stats=stats, globbed=globbed)
 
     def _replay(self, r: qik.model.runnable.Runnable, cache: qik.cache.Cache, entry: qik.cache.Entry) -> Outcome | list[str]:
         """The replayed hit, or why its entry could not be restored (it then runs)."""
@@ -243,6 +281,18 @@ class Runner:
             log=m.log,
         )
 
+    def _memo_hit(self, name: str) -> Outcome:
+        """A runnable the run memo vouches for: replayed from its row, no key, no lookup."""
+        row = self.memo_hits[name]
+        o = Outcome(
+            name=name, status="cached", cached=True, duration=row.duration, key=row.key, source=row.cache, log=row.log
+        )
+        if self.record:
+            self.records[name] = Record(key=row.key, stats=row.stats, globbed=row.globbed)
+        self.console.started(name)
+        self.console.finished(o)
+        return o
+
     def replay_local(self, r: qik.model.runnable.Runnable) -> Outcome | Missed | None:
         """Replay a hit of the local or repo cache on the scheduling thread, where it costs
         less than a hand-off to a worker. On a miss, what was decided (a worker runs the
@@ -261,6 +311,7 @@ class Runner:
         replayed = self._replay(r, cache, entry)
         if not isinstance(replayed, Outcome):
             return Missed(inputs=inputs, reasons=replayed)
+        self._remember(r, cache, inputs, entry.manifest)
         self.console.started(r.name)
         self.console.finished(replayed)
         return replayed
@@ -299,7 +350,7 @@ class Runner:
                     name = ready.popleft()
                     if name in outcomes:
                         continue
-                    hit = self.replay_local(g.runnables[name])
+                    hit = self._memo_hit(name) if name in self.memo_hits else self.replay_local(g.runnables[name])
                     if isinstance(hit, Outcome):
                         fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
                         fut.set_result(hit)  # handled below like a worker's result
@@ -360,6 +411,14 @@ class Runner:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             _killpg(p.pid, signal.SIGKILL)
+
+
+def _lstat(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode
 
 
 def _killpg(pid: int, sig: int) -> None:

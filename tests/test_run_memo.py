@@ -1,0 +1,408 @@
+"""The run memo (``._qik/memo``): a plain warm run replays from it without decoding the config
+or computing a key, and every kind of change takes the normal path instead (never a wrong
+replay). A replay from the memo is seen from outside: it imports neither click nor the
+config (``python -X importtime`` lists what a process imported)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+
+import pytest
+
+import qik.fingerprint
+import qik.run.memo
+from qik.testing import Project, Result
+
+TRACE = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+TOML = """\
+[commands.a]
+exec = "mkdir -p out && cat src/a/* > out/a.txt"
+deps = ["src/a/**"]
+artifacts = ["out/a.txt"]
+
+[commands.b]
+exec = "mkdir -p out && cat src/b/* > out/b.txt"
+deps = ["src/b/**"]
+artifacts = ["out/b.txt"]
+"""
+
+
+def fast(res: Result) -> bool:
+    """Whether the run was replayed from the memo (the normal path imports the CLI)."""
+    assert res.ok, res.err
+    assert "import time:" in res.err, "the trace is on"
+    return "qik.commands.cli" not in res.err
+
+
+def summary(res: Result) -> str:
+    return "\n".join(line for line in res.out.splitlines() + res.err.splitlines() if "import time:" not in line)
+
+
+def settle(p: Project, seconds: float = 60) -> None:
+    """Age every file of the project: the memo never trusts a stat taken within two seconds
+    of a write (a same-size edit in the same tick would not show)."""
+    t = time.time() - seconds
+    for dirpath, dirnames, filenames in os.walk(p.root):
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+        for name in [*filenames, *dirnames]:
+            os.utime(os.path.join(dirpath, name), (t, t), follow_symlinks=False)
+
+
+def warm(p: Project, *args: str, **kwargs: object) -> Result:
+    """Run until the memo holds and return the first run replayed from it."""
+    env: dict[str, str] = kwargs.pop("env", {})  # type: ignore[assignment]
+    assert p.qik(*args, env=env, **kwargs).ok  # type: ignore[arg-type]
+    settle(p)
+    assert p.qik(*args, env=env, **kwargs).ok  # type: ignore[arg-type]  # a normal warm run writes a memo of settled stats
+    res = p.qik(*args, env={**env, **TRACE}, **kwargs)  # type: ignore[arg-type]
+    assert fast(res), res.err
+    return res
+
+
+def project(p: Project, toml: str = TOML) -> None:
+    p.write("qik.toml", toml)
+    p.write("src/a/1.txt", "a1\n")
+    p.write("src/b/1.txt", "b1\n")
+    p.write(".gitignore", "out/\nignored/\n")
+    p.commit("init")
+
+
+def test_a_warm_run_replays_from_the_memo_and_says_the_same(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    res = warm(p)
+    normal = p.qik(env={"QIK_NO_MEMO": "1"})
+    strip = lambda s: [line.split(" in ")[0] for line in s.splitlines()]  # noqa: E731 - the times differ
+    assert strip(summary(res)) == strip(summary(normal))
+    assert "2 cached" in summary(res)
+    assert p.path("._qik/memo").is_dir()
+
+
+def test_the_memo_is_a_hint_the_constant_agrees_with_the_fingerprint() -> None:
+    assert qik.run.memo.LS_FILES == qik.fingerprint.LS_FILES
+    files = ["a", "b/c", "d\udcff"]
+    assert qik.run.memo.listing_digest(files) == qik.fingerprint.universe_digest(files)
+
+
+@pytest.mark.parametrize(
+    ("change", "a_txt"),
+    [
+        pytest.param(lambda p: p.write("src/a/1.txt", "A1\n"), "A1\n", id="tracked-edit-same-size"),
+        pytest.param(lambda p: p.write("src/a/2.txt", "a2\n"), "a1\na2\n", id="untracked-new-file"),
+        pytest.param(lambda p: (p.write("src/a/0.txt", "a0\n"), p.path("src/a/1.txt").unlink()), "a0\n", id="deleted-and-added"),
+        pytest.param(lambda p: p.write("src/a/1.txt", "a1 and more\n"), "a1 and more\n", id="tracked-edit-bigger"),
+    ],
+)
+def test_a_changed_input_reruns_exactly_its_runnable(qik_project: Project, change: object, a_txt: str) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    change(p)  # type: ignore[operator]
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/a.txt") == a_txt
+    assert p.read("out/b.txt") == "b1\n"
+    assert "1 cached, 1 ran" in summary(res), summary(res)
+
+
+def test_a_deleted_input_reruns(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    p.write("src/a/2.txt", "a2\n")
+    p.commit("two")
+    warm(p)
+    p.path("src/a/2.txt").unlink()
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/a.txt") == "a1\n"
+
+
+def test_a_same_size_edit_in_the_same_second_as_the_memo_is_seen(qik_project: Project) -> None:
+    """The racy case: the file is edited right after the run that wrote the memo, keeping its
+    size; the memo never trusted a stat that fresh."""
+    p = qik_project
+    project(p)
+    assert p.qik().ok
+    p.write("src/a/1.txt", "x1\n")
+    assert p.qik().ok
+    p.write("src/a/1.txt", "y1\n")
+    p.qik(env=TRACE)
+    assert p.read("out/a.txt") == "y1\n"
+
+
+def test_files_git_ignores_do_not_count_and_a_gitignore_change_does(qik_project: Project) -> None:
+    p = qik_project
+    project(p, TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", "ignored/**"]'))
+    warm(p)
+    p.write("ignored/x.txt", "x\n")
+    assert fast(p.qik(env=TRACE))  # git ignores it, so the key does not see it either
+    p.write(".gitignore", "out/\n")
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert "1 cached, 1 ran" in summary(res), summary(res)
+
+
+def test_an_unrelated_new_file_reruns_nothing(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    p.write("docs/readme.md", "hi\n")
+    res = p.qik(env=TRACE)
+    assert not fast(res)  # the universe differs: the normal path looks, and finds nothing to run
+    assert "2 cached" in summary(res)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda p: p.write("qik.toml", TOML.replace("cat src/b/*", "cat src/b/* src/b/*")), id="config"),
+        pytest.param(lambda p: p.write("qikplugin.py", "print('plugin')\n"), id="new-qikplugin"),
+    ],
+)
+def test_a_config_or_plugin_change_takes_the_normal_path(qik_project: Project, change: object) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    change(p)  # type: ignore[operator]
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+
+
+def test_a_config_edit_runs_the_edited_command(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    p.write("qik.toml", TOML.replace("cat src/b/*", "cat src/b/* src/b/*"))
+    assert p.qik(env=TRACE).ok
+    assert p.read("out/b.txt") == "b1\nb1\n"
+    assert p.read("out/a.txt") == "a1\n"
+
+
+def test_a_nearer_qik_toml_from_the_cwd_is_used(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    p.write("sub/keep.txt", "k\n")
+    p.commit("sub")
+    warm(p, cwd="sub")
+    p.write("sub/qik.toml", '[commands.sub]\nexec = "echo sub > sub.out"\n')
+    res = p.qik(cwd="sub", env=TRACE)
+    assert not fast(res)
+    assert p.path("sub/sub.out").exists()
+
+
+def test_a_ctx_variable_change_reruns_what_uses_it(qik_project: Project) -> None:
+    p = qik_project
+    toml = 'ctx = [{name = "flavor", default = "plain"}]\n' + TOML + '\n[commands.c]\nexec = "mkdir -p out && echo {ctx.flavor} > out/c.txt"\ndeps = ["src/a/**"]\nartifacts = ["out/c.txt"]\n'
+    project(p, toml)
+    warm(p, env={"FLAVOR": "mint"})
+    assert p.read("out/c.txt") == "mint\n"
+    res = p.qik(env={**TRACE, "FLAVOR": "lime"})
+    assert not fast(res)
+    assert p.read("out/c.txt") == "lime\n"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        pytest.param({"QIK__WORKERS": "1"}, id="QIK__-variable"),
+        pytest.param({"QIK__PROFILE": "ci"}, id="profile"),
+        pytest.param({"QIK_NO_MEMO": "1"}, id="no-memo"),
+        pytest.param({"VIRTUAL_ENV": "/nowhere"}, id="virtualenv"),
+    ],
+)
+def test_an_environment_change_takes_the_normal_path(qik_project: Project, env: dict[str, str]) -> None:
+    p = qik_project
+    project(p, TOML + "\n[ctx.ci.qik]\nworkers = 1\n")
+    warm(p)
+    assert not fast(p.qik(env={**TRACE, **env}))
+
+
+@pytest.mark.parametrize("args", [("-f",), ("--ls",), ("a", "-n", "1"), (":config",), ("--cache-status", "warm")])
+def test_runs_with_options_never_replay_from_the_memo(qik_project: Project, args: tuple[str, ...]) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    res = p.qik(*args, env=TRACE)
+    assert "qik.commands" in res.err  # the CLI ran
+    if args == ("-f",):
+        assert "2 ran" in summary(res)
+
+
+def test_a_selection_has_its_own_memo(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    assert p.qik().ok
+    settle(p)
+    assert p.qik().ok and p.qik("a").ok  # each writes its own memo
+    res = p.qik("a", env=TRACE)
+    assert fast(res)
+    assert "1 runnable: 1 cached" in summary(res)
+    assert "✓ b" not in res.out
+    assert fast(p.qik(env=TRACE))  # the full run's memo is still there
+
+
+def test_a_deleted_artifact_is_restored(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    p.path("out/a.txt").unlink()
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/a.txt") == "a1\n"
+    assert "2 cached" in summary(res)
+
+
+def test_an_edited_artifact_is_put_back_as_a_normal_run_would(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    p.write("out/a.txt", "tampered\n")
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/a.txt") == "a1\n"
+
+
+def test_another_process_clearing_the_cache_makes_the_run_run(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    assert p.qik(":cache", "clear", "--yes").ok or p.qik(":cache", "clear").ok or _rm(p.path("._qik/cache"))
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert "2 ran" in summary(res), summary(res)
+
+
+def _rm(path: pathlib.Path) -> bool:
+    import shutil
+
+    shutil.rmtree(path)
+    return True
+
+
+def test_a_replaced_manifest_is_noticed(qik_project: Project) -> None:
+    """Another process stores the entry again under the same key, as every writer does (a
+    temporary file renamed over it: a new inode): the normal path reads it."""
+    p = qik_project
+    project(p)
+    warm(p)
+    manifests = [f for f in p.path("._qik/cache").rglob("*") if f.is_file() and "manifest" in f.name]
+    assert manifests, list(p.path("._qik/cache").rglob("*"))
+    for f in manifests:
+        tmp = f.with_name("manifest.json.tmp")
+        tmp.write_bytes(f.read_bytes())
+        tmp.replace(f)
+    assert not fast(p.qik(env=TRACE))
+
+
+UPSTREAM = """\
+[commands.gen]
+exec = "mkdir -p gen && cp src/a/* gen/"
+deps = ["src/a/**"]
+artifacts = ["gen/*"]
+
+[commands.use]
+exec = "mkdir -p out && cat gen/* > out/use.txt"
+deps = [{type = "command", name = "gen"}]
+artifacts = ["out/use.txt"]
+"""
+
+
+def test_a_new_file_where_an_upstream_artifact_glob_looks_reruns_the_downstream(qik_project: Project) -> None:
+    p = qik_project
+    project(p, UPSTREAM)
+    p.write(".gitignore", "out/\ngen/\n")
+    p.commit("ignore gen")
+    warm(p)
+    assert p.read("out/use.txt") == "a1\n"
+    p.write("gen/planted.txt", "planted\n")
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/use.txt") == "a1\nplanted\n"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\xff\xfe garbage",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"v": 2}',
+        b"null",
+        json.dumps({"v": 2, "qik": "x", "rows": [{"name": 1}]}).encode(),
+    ],
+    ids=["empty", "binary", "deep", "partial", "null", "wrong-types"],
+)
+def test_a_malformed_memo_is_ignored_without_a_traceback(qik_project: Project, content: bytes) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    for f in p.path("._qik/memo").iterdir():
+        f.write_bytes(content)
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert "Traceback" not in res.err
+    assert "2 cached" in summary(res)
+
+
+def test_a_memo_with_a_wrong_field_is_ignored(qik_project: Project) -> None:
+    """Each field of a real memo, swapped for a value of the wrong type, sends the run down
+    the normal path."""
+    p = qik_project
+    project(p)
+    warm(p)
+    (memo_file,) = [f for f in p.path("._qik/memo").iterdir() if "." not in f.name]
+    good = json.loads(memo_file.read_text())
+    for field in good:
+        bad = {**good, field: {"x": [1]} if not isinstance(good[field], dict) else [1]}
+        memo_file.write_text(json.dumps(bad))
+        res = p.qik(env=TRACE)
+        assert "Traceback" not in res.err, field
+        assert not fast(res), field
+    row = good["rows"][0]
+    for field in row:
+        bad_row = {**row, field: {"x": 1} if not isinstance(row[field], dict) else 7}
+        memo_file.write_text(json.dumps({**good, "rows": [bad_row, *good["rows"][1:]]}))
+        res = p.qik(env=TRACE)
+        assert "Traceback" not in res.err, field
+        assert not fast(res), field
+    # an index out of range of the paths
+    memo_file.write_text(json.dumps({**good, "always": [len(good["paths"]) + 5]}))
+    assert not fast(p.qik(env=TRACE))
+
+
+def test_a_command_that_is_not_cached_runs_every_time(qik_project: Project) -> None:
+    p = qik_project
+    project(p, TOML + '\n[commands.stamp]\nexec = "date +%N >> stamps.txt"\n')
+    for _ in range(3):
+        settle(p)
+        res = p.qik(env=TRACE)
+        assert not fast(res)
+    assert len(p.read("stamps.txt").splitlines()) == 3
+
+
+def test_no_memo_is_written_after_a_failure_or_a_warning(qik_project: Project) -> None:
+    p = qik_project
+    project(p, TOML + '\n[commands.bad]\nexec = "exit 3"\n')
+    assert not p.qik().ok
+    settle(p)
+    res = p.qik(env=TRACE)
+    assert "qik.commands.cli" in res.err and res.code == 1
+    assert not [f for f in p.path("._qik/memo").iterdir()] if p.path("._qik/memo").exists() else True
+
+
+def test_a_memo_of_an_earlier_state_is_removed_when_a_run_fails(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    p.write("qik.toml", TOML + '\n[commands.bad]\nexec = "exit 3"\n')
+    assert not p.qik().ok
+    p.write("qik.toml", TOML)
+    settle(p)
+    res = p.qik(env=TRACE)
+    assert not fast(res)  # the failing run removed the memo; this run writes a new one
+    assert fast(p.qik(env=TRACE))
