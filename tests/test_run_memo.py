@@ -351,7 +351,7 @@ def test_a_malformed_memo_is_ignored_without_a_traceback(qik_project: Project, c
 
 def test_a_memo_with_a_wrong_field_is_ignored(qik_project: Project) -> None:
     """Each field of a real memo, swapped for a value of the wrong type, sends the run down
-    the normal path."""
+    the normal path; a damaged detail file only costs the partial hits."""
     p = qik_project
     project(p)
     warm(p)
@@ -364,15 +364,40 @@ def test_a_memo_with_a_wrong_field_is_ignored(qik_project: Project) -> None:
         assert "Traceback" not in res.err, field
         assert not fast(res), field
     row = good["rows"][0]
-    for field in row:
-        bad_row = {**row, field: {"x": 1} if not isinstance(row[field], dict) else 7}
+    for i, value in enumerate(row):
+        bad_row = [*row[:i], {"x": 1} if not isinstance(value, dict) else 7, *row[i + 1 :]]
         memo_file.write_text(json.dumps({**good, "rows": [bad_row, *good["rows"][1:]]}))
         res = p.qik(env=TRACE)
-        assert "Traceback" not in res.err, field
-        assert not fast(res), field
-    # an index out of range of the paths
-    memo_file.write_text(json.dumps({**good, "always": [len(good["paths"]) + 5]}))
+        assert "Traceback" not in res.err, i
+        assert not fast(res), i
+    memo_file.write_text(json.dumps({**good, "kinds": good["kinds"][:-1]}))  # one path without a kind
     assert not fast(p.qik(env=TRACE))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: {**d, "always": [len(d["stats"]) * 9]}, id="index-out-of-range"),
+        pytest.param(lambda d: {**d, "stats": d["stats"][:-4]}, id="stats-short"),
+        pytest.param(lambda d: {**d, "stats": [0] * len(d["stats"])}, id="stats-forged"),
+        pytest.param(lambda d: {**d, "rows": d["rows"][::-1]}, id="rows-swapped"),
+        pytest.param(lambda d: {**d, "files": []}, id="universe-forged"),
+        pytest.param(lambda d: "nonsense", id="not-a-table"),
+    ],
+)
+def test_a_damaged_detail_file_costs_only_the_partial_hits(qik_project: Project, damage: object) -> None:
+    """The detail file tells the normal path which runnables a change cannot have touched: a
+    damaged one must not make it replay one that changed."""
+    p = qik_project
+    project(p)
+    warm(p)
+    (detail,) = list(p.path("._qik/memo").glob("*.detail"))
+    detail.write_text(json.dumps(damage(json.loads(detail.read_text()))))  # type: ignore[operator]
+    p.write("src/a/1.txt", "A1\n")
+    res = p.qik(env=TRACE)
+    assert "Traceback" not in res.err
+    assert p.read("out/a.txt") == "A1\n"
+    assert "1 cached, 1 ran" in summary(res), summary(res)
 
 
 def test_a_command_that_is_not_cached_runs_every_time(qik_project: Project) -> None:

@@ -174,7 +174,7 @@ def _execute(rt: Any, graph: Any, memo_key: str | None = None) -> int:
     settings = qik.run.memo.Settings(
         verbosity=rt.verbosity, stream=len(graph.order) == 1 or rt.workers == 1, progress=rt.logger != "stdout"
     )
-    console = qik.run.console.Console(json=rt.json, **settings._asdict())
+    console = qik.run.console.Console(json=rt.json, **settings.asdict())
     hits: dict[str, Any] = {}
     if memo_key is not None:
         import qik.fingerprint

@@ -8,41 +8,46 @@ same way, so a plugin's ``print`` or a ``qik.warnings.warn`` never runs into it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import IO, Any, Protocol
 
-import qik.progress
+TYPE_CHECKING = False  # not typing's: a replay from the run memo imports neither typing nor qik.progress
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import IO, Any, Protocol
+
+    import qik.progress
 
 
-class Outcome(Protocol):
-    """What the console shows of a result: a :class:`qik.run.outcome.Outcome`, or a row the
-    run memo replays (:class:`qik.run.memo.Replayed`)."""
+if TYPE_CHECKING:
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def code(self) -> int: ...
-    @property
-    def cached(self) -> bool: ...
-    @property
-    def duration(self) -> float: ...
-    @property
-    def key(self) -> str | None: ...
-    @property
-    def source(self) -> str | None: ...
-    @property
-    def log(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def why(self) -> Sequence[str]: ...
+    class Outcome(Protocol):
+        """What the console shows of a result: a :class:`qik.run.outcome.Outcome`, or a row the
+        run memo replays (:class:`qik.run.memo.Replayed`)."""
+
+        @property
+        def name(self) -> str: ...
+        @property
+        def status(self) -> str: ...
+        @property
+        def code(self) -> int: ...
+        @property
+        def cached(self) -> bool: ...
+        @property
+        def duration(self) -> float: ...
+        @property
+        def key(self) -> str | None: ...
+        @property
+        def source(self) -> str | None: ...
+        @property
+        def log(self) -> str: ...
+        @property
+        def reason(self) -> str: ...
+        @property
+        def why(self) -> Sequence[str]: ...
+
 
 _GREEN, _RED, _YELLOW, _DIM, _BOLD, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 _PLAIN_EVERY = 2.0  # seconds between plain progress lines of one task
@@ -120,8 +125,10 @@ class Console:
 
     def _draw(self, line: str) -> None:
         width = 120
-        with contextlib.suppress(OSError, ValueError):
+        try:  # noqa: SIM105 - contextlib costs a replay 3 ms
             width = os.get_terminal_size(self.err.fileno()).columns or width
+        except (OSError, ValueError):
+            pass
         self.err.write("\r\x1b[K" + self._c(_DIM, line[: max(width - 1, 10)]))
         self.err.flush()
         self._status = line
@@ -132,6 +139,8 @@ class Console:
     # ---- progress ----
 
     def begin(self, total: int) -> None:
+        import qik.progress
+
         self._total = total
         qik.progress.report_to(self)
         if self._saved is not None:
@@ -147,7 +156,9 @@ class Console:
 
     def end(self) -> None:
         """Take the status line down and give the streams back."""
-        qik.progress.report_to(None)
+        progress = sys.modules.get("qik.progress")
+        if progress is not None:
+            progress.report_to(None)
         with self._lock:
             if self._status:
                 self.err.write("\r\x1b[K")
@@ -170,6 +181,8 @@ class Console:
             f"{c['failed']} failed · {c['skipped']} skipped"
             + (f" | {running}{more}" if running else "")
         )
+        import qik.progress
+
         tasks = qik.progress.tasks()
         if tasks:
             line += " | " + ", ".join(t.label for t in tasks[-2:])
@@ -234,25 +247,41 @@ class Console:
     def finished(self, o: Outcome) -> None:
         with self._lock:
             self._running.pop(o.name, None)
-            kind = _kind(o)
-            self._counts[kind] += 1
-            if self.verbosity == 0 and kind != "failed":
-                return
-            if kind == "skipped":
-                text = self._c(_YELLOW, f"- {o.name} skipped: {o.reason}") + "\n"
+            text = self._finished(o)
+            if text:
+                self._emit(self.out, text)
+
+    def replay(self, outcomes: Sequence[Outcome]) -> None:
+        """Show runnables replayed at once (from the run memo), in one write."""
+        with self._lock:
+            parts = []
+            for o in outcomes:
+                if self.stream and self.verbosity:
+                    parts.append(self._c(_BOLD, f"── {o.name}") + "\n")
+                parts.append(self._finished(o))
+            self._emit(self.out, "".join(parts))
+
+    def _finished(self, o: Outcome) -> str:
+        """Count a result; the text that shows it."""
+        kind = _kind(o)
+        self._counts[kind] += 1
+        if self.verbosity == 0 and kind != "failed":
+            return ""
+        if kind == "skipped":
+            text = self._c(_YELLOW, f"- {o.name} skipped: {o.reason}") + "\n"
+        else:
+            when = f"cached, {o.source}" if o.cached else f"{o.duration:.2f}s"
+            if kind == "failed":
+                head = self._c(_RED, f"✗ {o.name} failed with exit code {o.code} ({when})")
             else:
-                when = f"cached, {o.source}" if o.cached else f"{o.duration:.2f}s"
-                if kind == "failed":
-                    head = self._c(_RED, f"✗ {o.name} failed with exit code {o.code} ({when})")
-                else:
-                    head = self._c(_GREEN, "✓") + f" {o.name} " + self._c(_DIM, f"({when})")
-                if self.verbosity >= 2:
-                    head += self._c(_DIM, f" key {o.key or '-'}")
-                text = head + "\n" + "".join(self._c(_DIM, f"  miss: {why}") + "\n" for why in o.why)
-                streamed = self.stream and not o.cached and self.verbosity > 0
-                if o.log and not streamed:
-                    text += _replayed(o.log, self._c(_DIM, "│ ")) if o.cached else _ended(o.log)
-            self._emit(self.out, text)
+                head = self._c(_GREEN, "✓") + f" {o.name} " + self._c(_DIM, f"({when})")
+            if self.verbosity >= 2:
+                head += self._c(_DIM, f" key {o.key or '-'}")
+            text = head + "\n" + "".join(self._c(_DIM, f"  miss: {why}") + "\n" for why in o.why)
+            streamed = self.stream and not o.cached and self.verbosity > 0
+            if o.log and not streamed:
+                text += _replayed(o.log, self._c(_DIM, "│ ")) if o.cached else _ended(o.log)
+        return text
 
     def summary(self, outcomes: Sequence[Outcome], elapsed: float) -> None:
         """The last line, with what failed and what was skipped because of it."""

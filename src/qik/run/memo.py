@@ -20,57 +20,68 @@ JSON read with the standard library, so the fast path imports neither msgspec no
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
-import subprocess
-import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 import qik
 
+try:  # the fast path must not load OpenSSL (hashlib does)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
+
+TYPE_CHECKING = False  # not typing's: importing typing costs a warm run 5 ms
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     from qik.model.graph import Graph
     from qik.model.runnable import Runnable
     from qik.run.outcome import Outcome
     from qik.run.runner import Runner
 
-VERSION = 2
+VERSION = 3
 _RACY_NS = 2_000_000_000
+_TOUCH_NS = 600_000_000_000  # a hit touches a manifest older than this (LRU pruning)
 _KEEP = 8  # memos kept per project (one per distinct invocation)
 _NEVER = [-1, -3, -1, -1]  # a stat no file has
 #: Must equal :data:`qik.fingerprint.LS_FILES` (a test checks; importing it costs 30 ms).
 LS_FILES = ("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 
-Stat = list[int] | None  # [size, mtime_ns (-2: not compared), inode, mode (-1: not compared)]
+# A stat as recorded: [size, mtime_ns (-2: not compared), inode, mode (-1: not compared)],
+# or None for a path that must not exist.
 
 
-class Replayed(NamedTuple):
+class Replayed:
     """A runnable as the fast path replays it (what the console shows of an outcome)."""
 
-    name: str
-    key: str
-    source: str
-    log: str
-    duration: float
-    status: str = "cached"
-    code: int = 0
-    cached: bool = True
-    reason: str = ""
+    __slots__ = ("name", "key", "source", "log", "duration")
+    status = "cached"
+    code = 0
+    cached = True
+    reason = ""
     why: tuple[str, ...] = ()
 
+    def __init__(self, name: str, key: str, source: str, log: str, duration: float) -> None:
+        self.name, self.key, self.source, self.log, self.duration = name, key, source, log, duration
 
-class Settings(NamedTuple):
+
+class Settings:
     """How the run that wrote a memo reported; its replay reports the same way."""
 
-    verbosity: int
-    stream: bool
-    progress: bool
+    __slots__ = ("verbosity", "stream", "progress")
+
+    def __init__(self, verbosity: int, stream: bool, progress: bool) -> None:
+        self.verbosity, self.stream, self.progress = verbosity, stream, progress
+
+    def asdict(self) -> dict[str, Any]:
+        return {"verbosity": self.verbosity, "stream": self.stream, "progress": self.progress}
+
+    def aslist(self) -> list[Any]:
+        return [self.verbosity, self.stream, self.progress]
 
 
-def _stat(path: str) -> Stat:
+def _stat(path: str) -> list[int] | None:
     try:
         st = os.lstat(path)
     except OSError:
@@ -85,7 +96,7 @@ def selection(argv: list[str], cwd: str) -> str | None:
     if any(a.startswith(("-", ":")) or not a for a in argv) or os.environ.get("QIK_NO_MEMO"):
         return None
     data = json.dumps([VERSION, qik.__version__, cwd, argv]).encode("utf-8", "surrogateescape")
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
+    return blake2b(data, digest_size=12).hexdigest()
 
 
 def _file(root: str, key: str) -> str:
@@ -125,48 +136,57 @@ def env_names() -> list[str]:
 
 
 # ---- reading (untrusted: every field is checked before use) ----
+#
+# Two files per invocation: ``<selection>``, all the fast path reads (the paths, how each
+# is compared, one digest of their stats, the rows to replay), and ``<selection>.detail``,
+# read only by a run that takes the normal path (each stat, each row's paths, the file
+# universe), to tell which runnables a change cannot have touched.
 
 
-def _is_stat(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and len(v) == 4 and all(type(x) is int for x in v))
+def _strs(v: Any) -> bool:
+    return isinstance(v, list) and (not v or set(map(type, v)) == {str})
 
 
-def _is_strs(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+def _ints(v: Any, bound: int) -> bool:
+    return isinstance(v, list) and (not v or (set(map(type, v)) == {int} and min(v) >= 0 and max(v) < bound))
 
 
-def _is_ints(v: Any, bound: int) -> bool:
-    return isinstance(v, list) and all(type(x) is int and 0 <= x < bound for x in v)
+def _read(path: str) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _valid(m: Any, key: str) -> bool:
     if not isinstance(m, dict) or m.get("v") != VERSION or m.get("qik") != qik.__version__:
         return False
-    if m.get("selection") != key or not isinstance(m.get("universe"), str):
+    if m.get("selection") != key or not all(isinstance(m.get(k), str) for k in ("universe", "digest", "detail")):
         return False
     paths: Any = m.get("paths")
-    stats: Any = m.get("stats")
-    if not _is_strs(paths) or not isinstance(stats, list) or len(stats) != len(paths):
-        return False
-    if not all(_is_stat(s) for s in stats) or not _is_ints(m.get("always"), len(paths)):
+    kinds: Any = m.get("kinds")
+    if not _strs(paths) or not isinstance(kinds, str) or len(kinds) != len(paths) or set(kinds) - set("imfnx"):
         return False
     env, con = m.get("env"), m.get("console")
-    if not isinstance(env, dict) or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in env.items()):
+    if not isinstance(env, dict) or not _strs(list(env)) or not all(v is None or isinstance(v, str) for v in env.values()):
         return False
-    if not (isinstance(con, list) and len(con) == 3 and type(con[0]) is int and all(type(c) is bool for c in con[1:])):
+    if not (isinstance(con, list) and len(con) == 3 and type(con[0]) is int and type(con[1]) is bool and type(con[2]) is bool):
         return False
     rows = m.get("rows")
     if not isinstance(rows, list):
         return False
     for row in rows:
         if not (
-            isinstance(row, dict)
-            and all(isinstance(row.get(f), str) for f in ("name", "key", "cache", "log"))
-            and type(row.get("duration")) in (int, float)
-            and _is_ints(row.get("paths"), len(paths))
-            and _is_strs(row.get("upstream"))
-            and isinstance(row.get("globbed"), dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in row["globbed"].items())
+            isinstance(row, list)
+            and len(row) == 6
+            and type(row[0]) is str
+            and type(row[1]) is str
+            and type(row[2]) is str
+            and type(row[3]) is str
+            and type(row[4]) in (int, float)
+            and isinstance(row[5], dict)
+            and all(type(k) is str and type(v) is str for k, v in row[5].items())
         ):
             return False
     return True
@@ -175,11 +195,7 @@ def _valid(m: Any, key: str) -> bool:
 def load(root: str, key: str) -> dict[str, Any] | None:
     """The memo of this invocation, if it is well-formed and was written by this qik in
     this environment."""
-    try:
-        with open(_file(root, key), "rb") as f:
-            memo = json.loads(f.read())
-    except (OSError, ValueError, RecursionError):
-        return None
+    memo = _read(_file(root, key))
     if not _valid(memo, key):
         return None
     names = set(env_names()) | set(memo["env"])
@@ -189,52 +205,94 @@ def load(root: str, key: str) -> dict[str, Any] | None:
 
 
 def _full(base: str, path: str) -> str:
-    return path if path.startswith("/") else base + path
+    return path if path[:1] == "/" else base + path
 
 
-def changed(memo: dict[str, Any], root: str, indices: Iterable[int] | None = None) -> bool:
-    """Whether a stat of the memo's paths (all of them, or ``indices``) differs now."""
-    base = os.path.join(root, "")
-    paths, stats = memo["paths"], memo["stats"]
+def _now(base: str, paths: list[str], kinds: str, old_manifests: list[str] | None = None) -> list[Any]:
+    """The stats of ``paths`` now, each as :func:`capture` recorded it (by its kind:
+    ``i`` an input, compared without its mode; ``m`` a manifest, without its mtime, which
+    every hit touches; ``f`` everything; ``n`` one that did not exist; ``x`` one too fresh
+    to trust). Manifests not touched for a while are added to ``old_manifests``."""
     lstat = os.lstat
-    for i in range(len(paths)) if indices is None else indices:
-        rec = stats[i]
-        path = paths[i]
+    out: list[Any] = []
+    add = out.append
+    limit = _wall_ns() - _TOUCH_NS
+    for path, kind in zip(paths, kinds, strict=True):
+        full = path if path[:1] == "/" else base + path
         try:
-            st = lstat(path if path[:1] == "/" else base + path)
+            st = lstat(full)
         except OSError:
-            if rec is not None:
-                return True
+            add(None)
             continue
-        if (
-            rec is None
-            or st.st_size != rec[0]
-            or st.st_ino != rec[2]
-            or (rec[1] != -2 and st.st_mtime_ns != rec[1])
-            or (rec[3] != -1 and st.st_mode != rec[3])
-        ):
-            return True
-    return False
+        if kind == "i":
+            add((st.st_size, st.st_mtime_ns, st.st_ino, -1))
+        elif kind == "m":
+            add((st.st_size, -2, st.st_ino, st.st_mode))
+            if old_manifests is not None and st.st_mtime_ns < limit:
+                old_manifests.append(full)
+        else:
+            add((st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode))
+    return out
+
+
+def _wall_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def stats_digest(stats: list[Any]) -> str:
+    """The digest of recorded stats (4-tuples or None, in path order)."""
+    return blake2b(repr([None if s is None else tuple(s) for s in stats]).encode(), digest_size=16).hexdigest()
 
 
 def listing_digest(files: list[str]) -> str:
     """The digest of a sorted list of paths (the universe, an artifact glob's matches)."""
-    return hashlib.blake2b("\0".join(files).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return blake2b("\0".join(files).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
-def _universe_now(root: str, proc: subprocess.Popen[bytes]) -> str | None:
-    out, _ = proc.communicate()
-    if proc.returncode:
+def _spawn_listing(root: str) -> tuple[int, int]:
+    """Start ``git ls-files`` on the universe (posix_spawn: the subprocess module costs a
+    warm run 10 ms to import); the pid and the read end of its output."""
+    r, w = os.pipe()
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        pid = os.posix_spawnp(
+            LS_FILES[0],
+            [LS_FILES[0], "-C", root, *LS_FILES[1:]],
+            os.environ,
+            file_actions=[(os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
+        )
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+        os.close(null)
+    return pid, r
+
+
+def _universe_now(pid: int, r: int) -> str | None:
+    chunks = []
+    try:
+        while chunk := os.read(r, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    if status:
         return None
     files = sorted(
         f
-        for f in out.decode("utf-8", "surrogateescape").split("\0")
+        for f in b"".join(chunks).decode("utf-8", "surrogateescape").split("\0")
         if f and not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"
     )
     return listing_digest(files)
 
 
 def _globs_hold(root: str, globbed: dict[str, str], seen: dict[str, str]) -> bool:
+    if not globbed:
+        return True
     from qik.globs import fs_glob
 
     for pattern, digest in globbed.items():
@@ -247,96 +305,122 @@ def _globs_hold(root: str, globbed: dict[str, str], seen: dict[str, str]) -> boo
 
 def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str]] | None:
     """When nothing the memo depends on changed: the console settings, every runnable
-    replayed from the memo, and the manifests a hit touches (least-recently-used pruning
-    reads their mtimes)."""
+    replayed from the memo, and the manifests to touch (least-recently-used pruning reads
+    their mtimes; one touched in the last minutes is left as it is)."""
     memo = load(root, key)
-    if memo is None:
+    if memo is None or "x" in memo["kinds"]:
         return None
-    try:  # git lists the universe while the paths are stat'ed
-        proc = subprocess.Popen(LS_FILES, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
+    pid, r = _spawn_listing(root)  # git lists the universe while the paths are stat'ed
     try:
-        if changed(memo, root):
+        touch: list[str] = []
+        now = _now(os.path.join(root, ""), memo["paths"], memo["kinds"], touch)
+        if stats_digest(now) != memo["digest"]:
+            _handoff[key] = (memo, now)  # the normal path's partial hits start from these stats
             return None
         seen: dict[str, str] = {}
-        if not all(_globs_hold(root, row["globbed"], seen) for row in memo["rows"]):
+        if not all(_globs_hold(root, row[5], seen) for row in memo["rows"]):
             return None
     finally:
-        universe = _universe_now(root, proc)
+        universe = _universe_now(pid, r)
     if universe != memo["universe"]:
         return None
-    base = os.path.join(root, "")
-    touch = [_full(base, p) for p, st in zip(memo["paths"], memo["stats"], strict=True) if st is not None and st[1] == -2]
-    rows = [
-        Replayed(name=r["name"], key=r["key"], source=r["cache"], log=r["log"], duration=float(r["duration"]))
-        for r in memo["rows"]
-    ]
+    rows = [Replayed(name, k, cache, log, float(duration)) for name, k, cache, log, duration, _ in memo["rows"]]
     return Settings(*memo["console"]), rows, touch
 
 
 # ---- partial hits on the normal path ----
 
+#: A memo the fast path read and the stats it took, when they did not match: the normal
+#: path of the same process continues from them instead of reading and stat'ing again.
+_handoff: dict[str, tuple[dict[str, Any], list[Any]]] = {}
 
-class Hit(NamedTuple):
+
+class Hit:
     """A memo row that still holds, with what a new memo carries over."""
 
-    key: str
-    cache: str
-    log: str
-    duration: float
-    stats: dict[str, Stat]
-    globbed: dict[str, str]
+    __slots__ = ("key", "cache", "log", "duration", "stats", "globbed")
+
+    def __init__(self, key: str, cache: str, log: str, duration: float, stats: dict[str, Any], globbed: dict[str, str]) -> None:
+        self.key, self.cache, self.log, self.duration, self.stats, self.globbed = key, cache, log, duration, stats, globbed
+
+
+_MISSING = (-9, -9, -9, -9)  # a path that must not exist, in the detail's flat stats
+
+
+def _detail(root: str, key: str, memo: dict[str, Any]) -> dict[str, Any] | None:
+    """The memo's detail file, if it is well-formed and belongs to this memo; its stats
+    made 4-tuples (None for a path that must not exist)."""
+    try:
+        with open(_detail_name(root, key), "rb") as f:
+            data = f.read()
+        if blake2b(data, digest_size=16).hexdigest() != memo["detail"]:
+            return None  # not the file this memo was written with
+        d = json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+    n = len(memo["paths"])
+    if not isinstance(d, dict) or d.get("digest") != memo["digest"]:
+        return None
+    flat: Any = d.get("stats")
+    rows: Any = d.get("rows")
+    files: Any = d.get("files")
+    if not isinstance(flat, list) or len(flat) != 4 * n or (flat and set(map(type, flat)) != {int}):
+        return None
+    stats = [None if t == _MISSING else t for t in zip(*[iter(flat)] * 4, strict=True)]
+    if stats_digest(stats) != memo["digest"] or not _ints(d.get("always"), n):
+        return None
+    if not isinstance(rows, list) or len(rows) != len(memo["rows"]):
+        return None
+    if not all(isinstance(r, list) and len(r) == 2 and _ints(r[0], n) and _strs(r[1]) for r in rows):
+        return None
+    if not _strs(files) or listing_digest(files) != memo["universe"]:
+        return None
+    d["stats"] = stats
+    return d  # type: ignore[no-any-return]
 
 
 def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, Hit]:
     """The runnables of ``graph`` whose memo rows still hold: none of their paths changed,
     no file was added or removed where their globs look, their upstream artifact globs
     match the same files, and no upstream is dirty."""
-    memo = load(root, key)
-    if memo is None or changed(memo, root, memo["always"]):
+    memo, now = _handoff.pop(key, (None, None))
+    if memo is None:
+        memo = load(root, key)
+    detail = _detail(root, key, memo) if memo is not None else None
+    if memo is None or detail is None:
+        return {}
+    if now is None:  # one stat pass; a path is dirty when it differs from its record (or was too fresh)
+        now = _now(os.path.join(root, ""), memo["paths"], memo["kinds"])
+    dirty = {i for i, (a, b, k) in enumerate(zip(now, detail["stats"], memo["kinds"], strict=True)) if a != b or k == "x"}
+    if not dirty.isdisjoint(detail["always"]):
         return {}
     moved: list[str] = []
     if listing_digest(universe) != memo["universe"]:
-        old = _load_files(root, key, memo["universe"])
-        if old is None:
-            return {}
-        moved = sorted(set(universe) ^ set(old))
+        moved = sorted(set(universe) ^ set(detail["files"]))
     from qik.globs import match_sorted
 
-    rows = {row["name"]: row for row in memo["rows"]}
+    rows = {row[0]: (row, extra) for row, extra in zip(memo["rows"], detail["rows"], strict=True)}
     seen: dict[str, str] = {}
     out: dict[str, Hit] = {}
     for name in graph.order:
-        row = rows.get(name)
+        found = rows.get(name)
         r = graph.runnables[name]
-        if row is None or not memo_safe(r) or any(u not in out for u in graph.upstream[name]):
+        if found is None or not memo_safe(r) or any(u not in out for u in graph.upstream[name]):
             continue
-        if sorted(row["upstream"]) != sorted(graph.upstream[name]) or changed(memo, root, row["paths"]):
+        (_, k, cache, log, duration, globbed), (indices, upstream) = found
+        if sorted(upstream) != sorted(graph.upstream[name]) or not dirty.isdisjoint(indices):
             continue
         if moved and any(next(match_sorted(moved, g), None) is not None for g in r.globs):
             continue
-        if not _globs_hold(root, row["globbed"], seen):
+        if not _globs_hold(root, globbed, seen):
             continue
-        stats = {memo["paths"][i]: memo["stats"][i] for i in row["paths"]}
-        out[name] = Hit(key=row["key"], cache=row["cache"], log=row["log"], duration=row["duration"], stats=stats, globbed=row["globbed"])
+        stats = {memo["paths"][i]: detail["stats"][i] for i in indices}
+        out[name] = Hit(key=k, cache=cache, log=log, duration=float(duration), stats=stats, globbed=globbed)
     return out
 
 
-def _files_name(root: str, key: str) -> str:
-    return _file(root, key) + ".files"
-
-
-def _load_files(root: str, key: str, digest: str) -> list[str] | None:
-    """The universe a memo was written with (kept beside it; only partial hits read it)."""
-    try:
-        with open(_files_name(root, key), "rb") as f:
-            files = json.loads(f.read())
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not _is_strs(files) or listing_digest(files) != digest:
-        return None
-    return files  # type: ignore[no-any-return]
+def _detail_name(root: str, key: str) -> str:
+    return _file(root, key) + ".detail"
 
 
 def memo_safe(r: Runnable) -> bool:
@@ -358,6 +442,14 @@ def memo_safe(r: Runnable) -> bool:
 # ---- writing ----
 
 
+def _kind(stat: list[int] | None) -> str:
+    if stat is None:
+        return "n"
+    if stat == _NEVER:
+        return "x"
+    return "m" if stat[1] == -2 else "i" if stat[3] == -1 else "f"
+
+
 def capture(
     runner: Runner,
     outcomes: list[Outcome],
@@ -369,6 +461,8 @@ def capture(
 ) -> None:
     """Write the memo of a run whose every runnable replayed or was stored (else remove
     the memo: one of another state must not outlive this run)."""
+    import contextlib
+
     import msgspec
 
     import qik.current
@@ -390,12 +484,12 @@ def capture(
     if not ok:
         _forget(root, key)
         return
-    now = time.time_ns()
+    now = _wall_ns()
     paths: list[str] = []
-    stats: list[Stat] = []
+    stats: list[list[int] | None] = []
     index: dict[str, int] = {}
 
-    def add(path: str, stat: Stat) -> int:
+    def add(path: str, stat: list[int] | None) -> int:
         if path not in index:
             index[path] = len(paths)
             paths.append(path)
@@ -404,53 +498,51 @@ def capture(
             stats.append(_NEVER if racy else stat)
         return index[path]
 
-    rows = []
+    rows, extra = [], []
     for name in graph.order:
         rec, o = records[name], by_name[name]
-        rows.append(
-            {
-                "name": name,
-                "key": rec.key,
-                "cache": o.source or graph.runnables[name].cache,
-                "log": o.log,
-                "duration": o.duration,
-                "paths": [add(p, None if s is None else list(s)) for p, s in rec.stats.items()],
-                "upstream": list(graph.upstream[name]),
-                "globbed": rec.globbed,
-            }
-        )
+        indices = [add(p, None if s is None else list(s)) for p, s in rec.stats.items()]
+        rows.append([name, rec.key, o.source or graph.runnables[name].cache, o.log, o.duration, rec.globbed])
+        extra.append([indices, list(graph.upstream[name])])
     base = os.path.join(root, "")
     fixed = [add(p, _stat(_full(base, p))) for p in always]
+    digest = stats_digest(stats)
     memo = {
         "v": VERSION,
         "qik": qik.__version__,
         "selection": key,
         "env": {name: os.environ.get(name) for name in sorted({*env_names(), *env})},
-        "console": list(console),
+        "console": console.aslist(),
         "universe": universe,
         "paths": paths,
-        "stats": stats,
-        "always": fixed,
+        "kinds": "".join(map(_kind, stats)),
+        "digest": digest,
         "rows": rows,
     }
-    folder = os.path.join(root, "._qik", "memo")
+    flat = [x for st in stats for x in (_MISSING if st is None else st)]
+    detail = msgspec.json.encode({"digest": digest, "stats": flat, "always": fixed, "rows": extra, "files": runner.fp.files})
+    memo["detail"] = blake2b(detail, digest_size=16).hexdigest()  # the detail file belongs to this memo only
     with contextlib.suppress(OSError):
-        write_atomic(_files_name(root, key), msgspec.json.encode(runner.fp.files))
+        write_atomic(_detail_name(root, key), detail)
         write_atomic(_file(root, key), msgspec.json.encode(memo))
-        _trim(folder)
+        _trim(os.path.join(root, "._qik", "memo"))
 
 
 def _forget(root: str, key: str) -> None:
-    for path in (_file(root, key), _files_name(root, key)):
+    import contextlib
+
+    for path in (_file(root, key), _detail_name(root, key)):
         with contextlib.suppress(OSError):
             os.unlink(path)
 
 
 def _trim(folder: str) -> None:
     """Keep the most recently written memos only."""
-    memos = [e for e in os.scandir(folder) if not e.name.endswith((".files", ".tmp")) and "." not in e.name]
+    import contextlib
+
+    memos = [e for e in os.scandir(folder) if "." not in e.name]
     memos.sort(key=lambda e: e.stat().st_mtime, reverse=True)
     for e in memos[_KEEP:]:
-        for path in (e.path, e.path + ".files"):
+        for path in (e.path, e.path + ".detail"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
