@@ -431,3 +431,84 @@ def test_a_memo_of_an_earlier_state_is_removed_when_a_run_fails(qik_project: Pro
     res = p.qik(env=TRACE)
     assert not fast(res)  # the failing run removed the memo; this run writes a new one
     assert fast(p.qik(env=TRACE))
+
+
+PLUGIN = '''
+import os
+from typing import ClassVar
+
+import qik.plugin
+
+
+class EnvConf(qik.plugin.DepConf, frozen=True, tag="env"):
+    name: str
+
+
+class FilesConf(qik.plugin.DepConf, frozen=True, tag="files"):
+    folder: str
+
+
+class LaterConf(qik.plugin.DepConf, frozen=True, tag="later"):
+    folder: str
+
+
+class EnvDep(qik.plugin.Dep, frozen=True):
+    @property
+    def consts(self):
+        return [f"{self.val}={os.environ.get(self.val, '')}"]
+
+
+class FilesDep(qik.plugin.Dep, frozen=True):
+    memo_safe: ClassVar[bool] = True
+
+    @property
+    def globs(self):
+        return [f"{self.val}/**"]
+
+
+class LaterDep(FilesDep, frozen=True):  # adds the environment, and does not say it is safe
+    @property
+    def consts(self):
+        return [os.environ.get("LATER", "")]
+
+
+def env(conf, module=None, space=None):
+    return EnvDep(conf.name)
+
+
+def files(conf, module=None, space=None):
+    return FilesDep(conf.folder)
+
+
+def later(conf, module=None, space=None):
+    return LaterDep(conf.folder)
+
+
+qik.plugin.register_type(EnvConf, "qikplugin.env")
+qik.plugin.register_type(FilesConf, "qikplugin.files")
+qik.plugin.register_type(LaterConf, "qikplugin.later")
+'''
+
+
+@pytest.mark.parametrize(
+    ("dep", "var", "memoized"),
+    [
+        pytest.param('{type = "files", folder = "src/a"}', None, True, id="declared-safe"),
+        pytest.param('{type = "env", name = "FLAVOR"}', "FLAVOR", False, id="reads-the-environment"),
+        pytest.param('{type = "later", folder = "src/a"}', "LATER", False, id="subclass-not-declared"),
+    ],
+)
+def test_a_plugin_dep_is_memoized_only_when_it_says_so(qik_project: Project, dep: str, var: str | None, memoized: bool) -> None:
+    p = qik_project
+    project(p, TOML.replace('deps = ["src/a/**"]', f"deps = [{dep}]").replace("cat src/a/* >", "cat src/a/* > out/a.txt; echo ${FLAVOR}${LATER} >>"))
+    p.write("qikplugin.py", PLUGIN)
+    p.commit("plugin")
+    env = {var: "one"} if var else {}
+    assert p.qik(env=env).ok
+    settle(p)
+    assert p.qik(env=env).ok
+    assert fast(p.qik(env={**env, **TRACE})) is memoized
+    if var:
+        res = p.qik(env={var: "two", **TRACE})
+        assert "1 cached, 1 ran" in summary(res), summary(res)
+        assert p.read("out/a.txt").endswith("two\n")

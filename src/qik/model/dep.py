@@ -33,7 +33,8 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
     #: True when what the dep adds to the key depends only on its configuration (its
     #: globs' files, its consts): the run memo may then replay the runnable without
     #: computing its key. A dep that reads anything else (the environment, a tool's
-    #: output) leaves it False, the default for plugins' types.
+    #: output) leaves it False, the default for plugins' types. A subclass must say it
+    #: again: being memo-safe is not inherited (a subclass may add what its parent lacks).
     memo_safe: ClassVar[bool] = False
 
     val: str
@@ -123,7 +124,8 @@ class Serialized(msgspec.Struct, frozen=True, omit_defaults=True):
 class Load(Dep, frozen=True):
     """Globs and pydists read from the JSON file ``val`` (``default`` globs without it)."""
 
-    memo_safe: ClassVar[bool] = True
+    # Not memo-safe: ``val`` is often an ignored file (a command's output) the memo does
+    # not stat, and what it lists decides the globs.
 
     default: list[str] = []
 
@@ -184,6 +186,8 @@ class BaseCmd(Dep, frozen=True):
 
 class CmdDep(BaseCmd, frozen=True):
     """A dependency on another command."""
+
+    memo_safe: ClassVar[bool] = True
 
     def get_cmd_name(self) -> str:
         return self.val

@@ -430,7 +430,7 @@ def memo_safe(r: Runnable) -> bool:
 
     if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs:
         return False
-    if not all(getattr(d, "memo_safe", False) for d in r.deps):
+    if not all(vars(type(d)).get("memo_safe") is True for d in r.deps):  # declared by the class itself
         return False
     if r.pydists:
         venv = r.resolved_venv
