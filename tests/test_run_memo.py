@@ -512,3 +512,36 @@ def test_a_plugin_dep_is_memoized_only_when_it_says_so(qik_project: Project, dep
         res = p.qik(env={var: "two", **TRACE})
         assert "1 cached, 1 ran" in summary(res), summary(res)
         assert p.read("out/a.txt").endswith("two\n")
+
+
+def test_a_memo_that_is_a_fifo_or_from_another_version_is_ignored(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    warm(p)
+    (memo_file,) = [f for f in p.path("._qik/memo").iterdir() if "." not in f.name]
+    good = json.loads(memo_file.read_text())
+    memo_file.write_text(json.dumps({**good, "qik": "0.0.1"}))
+    assert not fast(p.qik(env=TRACE))
+    warm(p)
+    memo_file.unlink()
+    os.mkfifo(memo_file)  # opening it to read would wait for a writer forever
+    res = p.qik(env=TRACE, timeout=30)
+    assert not fast(res) and "2 cached" in summary(res)
+
+
+ODD = b"odd-\xff.txt".decode("utf-8", "surrogateescape")  # not UTF-8
+
+
+def test_a_file_name_that_is_not_utf8_is_never_replayed_wrongly(qik_project: Project) -> None:
+    p = qik_project
+    project(p)
+    (p.root / "src" / "a" / ODD).write_bytes(b"odd\n")
+    p.commit("odd")
+    assert p.qik().ok
+    settle(p)
+    assert p.qik().ok
+    assert p.qik().ok
+    (p.root / "src" / "a" / ODD).write_bytes(b"ODD\n")
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/a.txt") == "a1\nODD\n"

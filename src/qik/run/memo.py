@@ -151,11 +151,36 @@ def _ints(v: Any, bound: int) -> bool:
     return isinstance(v, list) and (not v or (set(map(type, v)) == {int} and min(v) >= 0 and max(v) < bound))
 
 
-def _read(path: str) -> Any:
+_MAX_BYTES = 256 << 20  # a memo this large is not one qik wrote
+
+
+def _bytes(path: str) -> bytes | None:
+    """A regular file's bytes; None for anything else (a FIFO would block the run forever)."""
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read())
-    except (OSError, ValueError, RecursionError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & 0o170000) != 0o100000 or st.st_size > _MAX_BYTES:
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> Any:
+    data = _bytes(path)
+    if data is None:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
         return None
 
 
@@ -350,13 +375,12 @@ _MISSING = (-9, -9, -9, -9)  # a path that must not exist, in the detail's flat 
 def _detail(root: str, key: str, memo: dict[str, Any]) -> dict[str, Any] | None:
     """The memo's detail file, if it is well-formed and belongs to this memo; its stats
     made 4-tuples (None for a path that must not exist)."""
+    data = _bytes(_detail_name(root, key))
+    if data is None or blake2b(data, digest_size=16).hexdigest() != memo["detail"]:
+        return None  # missing, or not the file this memo was written with
     try:
-        with open(_detail_name(root, key), "rb") as f:
-            data = f.read()
-        if blake2b(data, digest_size=16).hexdigest() != memo["detail"]:
-            return None  # not the file this memo was written with
         d = json.loads(data)
-    except (OSError, ValueError, RecursionError):
+    except (ValueError, RecursionError):
         return None
     n = len(memo["paths"])
     if not isinstance(d, dict) or d.get("digest") != memo["digest"]:
