@@ -6,18 +6,22 @@ same key on any machine and in any checkout.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
 import msgspec
+
+try:  # not hashlib: it loads OpenSSL, which a warm run does not need
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b
 
 SCHEMA = 1
 _CHUNK = 1 << 20
 
 
 def hash_bytes(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 def canonical(obj: Any) -> bytes:
@@ -48,7 +52,7 @@ def key(obj: Any) -> str:
 def file_digest(path: str, size: int = _CHUNK) -> str:
     """The content digest of a file. ``size`` (from a stat) lets a small file be read in one
     call; plain ``os`` calls cost half of ``open()`` for the many small files of a cold run."""
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     fd = os.open(path, os.O_RDONLY)
     try:
         want = min(size, _CHUNK) + 1  # one more byte: a file that grew is read to its end

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import pathlib
 import stat
 import threading
 from collections.abc import Callable, Iterator
+
+from qik.hashing import blake2b
 
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
@@ -103,7 +104,7 @@ class Hasher:
     def __init__(self, fd: int, progress: Callable[[], None] | None = None) -> None:
         self.fd = fd
         self.progress = progress
-        self.h = hashlib.blake2b(digest_size=16)
+        self.h = blake2b(digest_size=16)
         self.size = 0
 
     def write(self, data: bytes) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +93,8 @@ def fetch(self: Layered, runnable: Runnable, key: str) -> tuple[Entry | None, st
         return Entry(manifest=manifest, cache=self.name, layer="remote"), ""
     finally:
         if base == staging:
+            import shutil  # only here: a warm run does not load it
+
             shutil.rmtree(staging, ignore_errors=True)
 
 def _adopt(self: Layered, runnable: Runnable, key: str, manifest: Manifest, base: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import shutil
 import stat
 import time
 from typing import TYPE_CHECKING
@@ -48,6 +47,8 @@ class Layer:
         files.write_atomic(self.manifest_file(slug, key), data)
 
     def remove(self, slug: str, key: str) -> None:
+        import shutil  # only here: a warm run does not load it
+
         shutil.rmtree(self.entry(slug, key), ignore_errors=True)
 
     def touch(self, slug: str, key: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import re
-import shutil
 import time
 
 import msgspec
@@ -105,6 +104,8 @@ def prune_dir(
             if total > max_size:
                 doomed.append(e)
     for e in doomed:
+        import shutil  # only here: a warm run does not load it
+
         shutil.rmtree(e.path, ignore_errors=True)
         with contextlib.suppress(OSError):
             e.path.parent.rmdir()  # the runnable's folder, once empty

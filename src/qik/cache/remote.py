@@ -12,8 +12,6 @@ own prefix:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -164,11 +162,16 @@ def policy(name: str, conf: Any, where: str) -> Policy:
 
 def sign(manifest: Manifest, key: str) -> str:
     """HMAC-SHA256 of the manifest's canonical bytes (without its ``sig``)."""
+    import hashlib  # only when signing: it loads OpenSSL
+    import hmac
+
     body = msgspec.json.encode(msgspec.structs.replace(manifest, sig=None), order="sorted")
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
 
 
 def signed_ok(manifest: Manifest, key: str) -> bool:
+    import hmac
+
     return manifest.sig is not None and hmac.compare_digest(manifest.sig, sign(manifest, key))
 
 
