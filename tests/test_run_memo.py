@@ -545,3 +545,34 @@ def test_a_file_name_that_is_not_utf8_is_never_replayed_wrongly(qik_project: Pro
     res = p.qik(env=TRACE)
     assert not fast(res)
     assert p.read("out/a.txt") == "a1\nODD\n"
+
+
+def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qik_project: Project) -> None:
+    """A plugin developed in place (an editable install): editing any of its modules, not
+    only its qikplugin.py, is seen, and so is another PYTHONPATH."""
+    p = qik_project
+    ext = p.root.parent / "ext"
+    (ext / "extplug").mkdir(parents=True)
+    (ext / "extplug" / "__init__.py").write_text("")
+    (ext / "extplug" / "qikplugin.py").write_text(
+        "import qik.plugin\n\n\nclass WordConf(qik.plugin.DepConf, frozen=True, tag='word'):\n    word: str\n\n\n"
+        "qik.plugin.register_type(WordConf, 'extplug.deps.factory')\n"
+    )
+    deps = ext / "extplug" / "deps.py"
+    deps.write_text(
+        "from typing import ClassVar\n\nimport qik.plugin\n\n\nclass Word(qik.plugin.Dep, frozen=True):\n"
+        "    memo_safe: ClassVar[bool] = True\n\n    @property\n    def consts(self):\n        return [self.val]\n\n\n"
+        "def factory(conf, module=None, space=None):\n    return Word(conf.word)\n"
+    )
+    p.env["PYTHONPATH"] = str(ext)
+    toml = '[plugins]\nword = "extplug"\n\n' + TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "word", word = "w"}]')
+    project(p, toml)
+    warm(p)
+    t = time.time() - 30
+    deps.write_text(deps.read_text().replace("return [self.val]", "return [self.val + '2']"))
+    os.utime(deps, (t, t))
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert "1 cached, 1 ran" in summary(res), summary(res)  # the new code gives a new key
+    warm(p)
+    assert not fast(p.qik(env={**TRACE, "PYTHONPATH": f"{ext}:{p.root.parent}"}))

@@ -205,14 +205,26 @@ def _memo_paths() -> list[str]:
     paths = [os.path.relpath(project.location, root), "qikplugin.py"]
     paths += qik.run.memo.candidates(os.getcwd(), str(root))
     paths += [f"{m.path.strip('/')}/qik.toml" for m in project.conf.modules_by_name.values()]
-    for p in project.plugins.values():
-        if p.source != "project":
-            paths += [os.path.join(p.dir, "qik.toml"), os.path.join(p.dir, "qikplugin.py")]
+    # qik's own code and the plugins' (an editable install changes without a new version).
+    folders = {os.path.dirname(qik.__file__)} | {str(p.dir) for p in project.plugins.values() if p.source != "project"}
+    for folder in sorted(folders):
+        paths += [os.path.join(folder, "qik.toml"), *_sources(folder)]
     import sysconfig
 
     # Installing or removing a distribution (a plugin's entry point) changes this folder.
     paths += sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     return paths
+
+
+def _sources(folder: str, limit: int = 5000) -> list[str]:
+    """The Python files under a package's folder (at most ``limit``)."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        out += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py")]
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _ctx_env() -> list[str]:

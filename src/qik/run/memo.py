@@ -131,8 +131,13 @@ def candidates(cwd: str, root: str) -> list[str]:
 
 def env_names() -> list[str]:
     """Environment variables whose values must match for a memo to apply: every ``QIK*``
-    variable and the active virtualenv (the declared ctx variables are added at capture)."""
-    return sorted(k for k in os.environ if k.startswith("QIK")) + ["VIRTUAL_ENV"]
+    variable, the active virtualenv, Python's and git's search paths (the declared ctx
+    variables are added at capture)."""
+    return sorted(k for k in os.environ if k.startswith("QIK")) + list(_ENV)
+
+
+#: Besides ``QIK*``: what decides which Python code loads and what git lists.
+_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CONFIG_GLOBAL")
 
 
 # ---- reading (untrusted: every field is checked before use) ----
