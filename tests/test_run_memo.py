@@ -576,3 +576,52 @@ def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qi
     assert "1 cached, 1 ran" in summary(res), summary(res)  # the new code gives a new key
     warm(p)
     assert not fast(p.qik(env={**TRACE, "PYTHONPATH": f"{ext}:{p.root.parent}"}))
+
+
+UPSTREAM_STYLE = '''
+import os
+
+import qik.conf
+import qik.dep
+import qik.runnable
+
+
+class EnvDepConf(qik.conf.Dep, frozen=True, tag="env"):
+    name: str
+
+
+def env(conf, module=None, space=None):
+    return qik.dep.Const(f"{conf.name}={os.environ.get(conf.name, '')}")  # qik's own type, filled from the environment
+
+
+def make(name, conf, **args):
+    word = os.environ.get("WORD", "")
+    r = qik.runnable.Runnable(name=name, cmd=name, exec=f"mkdir -p out && echo {word} > out/made.txt", deps=[qik.dep.Glob("src/b/**")], artifacts=["out/made.txt"])
+    return {name: r}
+
+
+qik.conf.register_type(EnvDepConf, "qikplugin.env")
+'''
+
+
+@pytest.mark.parametrize("what", ["dep", "command"])
+def test_what_an_upstream_style_plugin_factory_makes_is_never_replayed_from_the_memo(qik_project: Project, what: str) -> None:
+    """A factory may compute a built-in type's values from anything (here the environment):
+    its deps and runnables are not memo-safe, whatever their type."""
+    p = qik_project
+    if what == "dep":
+        toml = TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "env", name = "WORD"}]')
+        toml = toml.replace("cat src/a/* > out/a.txt", "cat src/a/* > out/a.txt; echo $WORD >> out/a.txt")
+        out = "out/a.txt"
+    else:
+        toml = TOML + '\n[commands.made]\nexec = "unused"\nfactory = "qikplugin.make"\n'
+        out = "out/made.txt"
+    project(p, toml)
+    p.write("qikplugin.py", UPSTREAM_STYLE)
+    p.commit("plugin")
+    assert p.qik(env={"WORD": "one"}).ok
+    settle(p)
+    assert p.qik(env={"WORD": "one"}).ok
+    res = p.qik(env={"WORD": "two", **TRACE})
+    assert not fast(res)
+    assert p.read(out).endswith("two\n"), summary(res)

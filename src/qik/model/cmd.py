@@ -137,7 +137,10 @@ def build_dep(conf: Any, module: qik.conf.ModuleLocator | None = None, space: st
     built-in types are registered like plugins' (``qik.model.dep.glob_factory``, ...)."""
     if isinstance(conf, str):
         conf = qik.conf.GlobDepConf(pattern=conf)
-    return qik.registry.type_factory(conf)(conf, module=module, space=space)  # type: ignore[no-any-return]
+    dep = qik.registry.type_factory(conf)(conf, module=module, space=space)
+    if not qik.registry.get_type_factory(conf).startswith("qik.model.dep."):
+        qik.model.runnable.made_by_plugin([dep])
+    return dep  # type: ignore[no-any-return]
 
 
 @qik.func.cache
@@ -183,6 +186,8 @@ def _factory(name: str, conf: qik.conf.CmdConf, args: dict[str, str]) -> Callabl
 def _load(name: str, args: tuple[tuple[str, str], ...]) -> Cmd:
     conf = qik.conf.command(name)
     runnables = _factory(name, conf, dict(args))(name, conf, **dict(args))
+    if conf.factory and isinstance(runnables, dict):
+        qik.model.runnable.made_by_plugin(runnables.values())
     if not isinstance(runnables, dict) or not all(
         isinstance(r, qik.model.runnable.Runnable) for r in runnables.values()
     ):

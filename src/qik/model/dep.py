@@ -80,6 +80,17 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
         return self.globs
 
 
+def is_memo_safe(dep: Dep) -> bool:
+    """Whether the run memo may trust ``dep`` (see :attr:`Dep.memo_safe`): its own class
+    says so, and it is not one of qik's types filled in by a plugin's factory."""
+    cls = type(dep)
+    if vars(cls).get("memo_safe") is not True:
+        return False
+    import qik.model.runnable
+
+    return not qik.model.runnable.is_plugin_made(dep) or not cls.__module__.startswith("qik.model.")
+
+
 class Glob(Dep, frozen=True):
     """Files matching a glob."""
 
@@ -258,6 +269,7 @@ Cmd = CmdDep
 
 __all__ = [
     "BaseCmd",
+    "is_memo_safe",
     "Cmd",
     "CmdDep",
     "Const",

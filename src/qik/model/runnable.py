@@ -18,6 +18,8 @@ import qik.registry
 import qik.unset
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import qik.fingerprint
     import qik.model.dep
 
@@ -215,8 +217,25 @@ def fmt_name(cmd: str, *, module: str | None = None, space: str | None = "defaul
     return f"{cmd}{space_str}{module_str}{args_str}"
 
 
+#: Runnables and deps a plugin's factory made, by id (held, so an id is never reused).
+#: Their exec, deps, values and environment may come from anything (the environment, a
+#: tool), so the run memo does not replay them, even when they are of qik's own types.
+_PLUGIN_MADE: dict[int, object] = {}
+
+
+def made_by_plugin(made: Iterable[object]) -> None:
+    for obj in made:
+        _PLUGIN_MADE[id(obj)] = obj
+
+
+def is_plugin_made(obj: object) -> bool:
+    return id(obj) in _PLUGIN_MADE
+
+
 __all__ = [
     "Inputs",
     "Runnable",
+    "is_plugin_made",
+    "made_by_plugin",
     "fmt_name",
 ]

@@ -455,11 +455,12 @@ def _detail_name(root: str, key: str) -> str:
 def memo_safe(r: Runnable) -> bool:
     """Whether a runnable's key depends only on what the memo records: its files, its
     config, its upstream artifacts, and the venv's stamp for pydist versions."""
-    from qik.model.runnable import Runnable
+    from qik.model.dep import is_memo_safe
+    from qik.model.runnable import Runnable, is_plugin_made
 
-    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs:
+    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs or is_plugin_made(r):
         return False
-    if not all(vars(type(d)).get("memo_safe") is True for d in r.deps):  # declared by the class itself
+    if not all(is_memo_safe(d) for d in r.deps):
         return False
     if r.pydists:
         venv = r.resolved_venv
