@@ -220,5 +220,5 @@ def test_ctrl_c_while_waiting_on_a_stalled_remote(qik_project: Project, stalled:
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130, err
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 6  # not the 60 s the stalled call would wait (slack for a loaded machine)
     assert "Traceback" not in err, err
