@@ -1,19 +1,24 @@
 """The hidden ``lock`` and ``install`` commands: one runnable of each per uv space.
 
-``uv.lock@space`` runs ``uv pip compile --universal`` (a shell command whose text, and so
-whose key, is the same on every machine: uv is put on ``PATH`` at run time, not named by
-path). ``uv.install@space`` runs in process: it creates the venv and syncs it to the lock,
-then writes a marker, and the marker's presence is part of its key so a deleted venv is
-installed again.
+``uv.lock@space`` runs ``uv pip compile --universal``. Its ``exec`` is that command line
+(what ``--ls`` shows and the key hashes, the same on every machine: it says ``uv``, not the
+binary's path), but it runs in process: uv compiles into a temporary copy of the lock, and
+the lock is replaced only when its pins change, so a committed lock with another header
+(upstream qik's, or one compiled by hand) stays byte for byte. ``uv.install@space`` runs
+in process too: it creates the venv and syncs it to the lock, then writes a marker, and the
+marker's presence is part of its key so a deleted venv is installed again.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import shlex
 import shutil
+import stat
 import subprocess
+import tempfile
 from typing import Any, ClassVar
 
 import msgspec
@@ -27,12 +32,20 @@ _VERSION = re.compile(r"^\d+(\.\d+)*$")
 
 
 class LockRunnable(qik.plugin.Runnable, frozen=True, dict=True):
-    """``uv pip compile`` of a space's requirements into its lock file."""
+    """``uv pip compile`` of a space's requirements into its lock file.
+
+    ``exec`` is the command line (``shell = False``, yet not a dotted path: :meth:`call`
+    runs it), so the key and ``--ls`` name what runs; see :func:`compile_lock`.
+    """
 
     def environ(self, worker: int) -> dict[str, str]:
         env = super().environ(worker)
         env["PATH"] = os.pathsep.join([os.path.dirname(utils.uv_bin()), env.get("PATH", "")])
         return env
+
+    def call(self) -> tuple[int, str]:
+        # A missing uv (ExtraNotInstalled) stops the run, as it does for a shell command.
+        return compile_lock(self.exec, self.environ(0))
 
 
 class InstallRunnable(qik.plugin.Runnable, frozen=True, dict=True):
@@ -86,6 +99,75 @@ def lock_exec(venv: uv_venv.UVVenv, name: str) -> str:
     return shlex.join(argv)
 
 
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def pins(text: str) -> list[str]:
+    """The requirement lines of a lock: each line without its comment (``# via`` annotations,
+    uv's header), blank lines dropped. Markers, hashes and options all count."""
+    out = []
+    for line in text.splitlines():
+        if line := _COMMENT.sub("", line).strip():
+            out.append(line)
+    return out
+
+
+def _read(path: pathlib.Path) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:  # missing (or unreadable: it is replaced)
+        return None
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def compile_lock(command: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run a ``uv pip compile ... -o LOCK`` command line (from :func:`lock_exec`) so that
+    LOCK is written only when its pins change.
+
+    uv writes into a temporary copy of LOCK (it keeps the pins of the file it writes that
+    still hold, as it would with LOCK itself). When the result has the same requirement
+    lines as LOCK, comments aside (an upstream qik or hand-written header, other ``# via``
+    annotations), LOCK is not touched: same bytes, inode and mtime, so git and ``--since``
+    see no change. Otherwise it is replaced atomically (its permission bits kept). A failed
+    compile leaves it as it was.
+    """
+    argv = shlex.split(command)
+    if argv[:3] != ["uv", "pip", "compile"] or len(argv) < 5 or argv[-2] != "-o":
+        raise ValueError(f"not a lock command: {command!r}")
+    root = qik.plugin.root()
+    lock = root / argv[-1]
+    old = _read(lock)
+    with tempfile.TemporaryDirectory(prefix="qik-uv-lock-") as tmp:
+        out = pathlib.Path(tmp) / lock.name
+        if old is not None:
+            out.write_bytes(old)
+        proc = subprocess.run(
+            [utils.uv_bin(), *argv[1:-1], str(out)],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        if proc.returncode:
+            return proc.returncode, proc.stdout
+        new = out.read_bytes()
+    if old is not None and pins(_text(old)) == pins(_text(new)):
+        return 0, proc.stdout
+    try:
+        mode = stat.S_IMODE(os.stat(lock).st_mode) if old is not None else None
+        qik.plugin.write_atomic(lock, new, mode=mode)
+    except OSError as exc:
+        return 1, proc.stdout + f"error: could not write {argv[-1]}: {exc.strerror or exc}\n"
+    return 0, proc.stdout
+
+
 def lock_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
     """``uv.lock@space``: the space's lock file, an artifact cached in ``[plugins.uv] cache``."""
     space = _space_arg(cmd, args)
@@ -110,6 +192,7 @@ def lock_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, q
         artifacts=[venv.lock],
         space=space,
         venv=None,
+        shell=False,  # exec is the command line; LockRunnable.call runs it
         cache=utils.conf().resolved_cache,
         hidden=True,
     )
