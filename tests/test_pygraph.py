@@ -199,7 +199,7 @@ def test_fence_violation_reported_with_line(qik_project: Project) -> None:
     p.write("libs/private/secret.py", "import msgspec\n")
     res = p.qik("pygraph.check")
     assert res.ok, res.text
-    assert "No import leaves its fence" in res.out
+    assert "No import leaves the fence of space" in res.out
 
 
 def test_module_parametrized_deps_and_python_path(qik_project: Project) -> None:
@@ -280,3 +280,170 @@ class K:
         (26, 0, "in_with", ("w",), False),
     }
     assert imports(b"def broken(:\n    import x\n") == []
+
+
+# ---- one check per space (issue 16) ----
+
+
+def ls(p: Project, *args: str, cwd: str | None = None) -> list[str]:
+    res = p.qik("--ls", *args, cwd=cwd)
+    assert res.ok, res.text
+    return sorted(res.out.split())
+
+
+def two_spaces(p: Project, *, violation: bool = True) -> None:
+    """Spaces default (a) and other (b, rooted at b/), both fenced. b imports a: outside the
+    fence of other; a imports nothing of b. ``t`` depends on each module's import graph."""
+    p.write("qik.toml", PLUGIN.format(opts="") + """
+    [spaces.default]
+    modules = ["a"]
+    fence = true
+
+    [spaces.other]
+    modules = ["b"]
+    fence = true
+    root = "b"
+
+    [commands.t]
+    exec = "echo {module.dir}"
+    deps = [{type = "pygraph", pyimport = "{module.pyimport}"}]
+    """)
+    p.write("a/__init__.py", "import json\n")
+    p.write("b/__init__.py", "import a\n" if violation else "import json\n")
+    p.commit()
+
+
+def test_runnable_names_as_upstream_names_them(qik_project: Project) -> None:
+    # Upstream qik 0.2.10's names: one graph (`@default` once there are several spaces,
+    # "default" always counting as one), one check per fenced space.
+    p = qik_project
+    one = """
+    [spaces.{name}]
+    modules = ["a", "b"]
+    fence = true
+
+    [commands.t]
+    exec = "echo {{module.dir}}"
+    deps = [{{type = "pygraph", pyimport = "{{module.pyimport}}"}}]
+    """
+    p.write("a/__init__.py")
+    p.write("b/__init__.py", "import a\n")
+    p.write("qik.toml", PLUGIN.format(opts="") + one.format(name="default"))
+    p.commit()
+    assert ls(p) == [
+        "pygraph.build", "pygraph.check", "pygraph.lock?pyimport=a", "pygraph.lock?pyimport=b", "t#a", "t#b",
+    ]
+    assert status(p, "pygraph.check") == {"pygraph.build": "ran", "pygraph.check": "ran"}
+
+    p.write("qik.toml", PLUGIN.format(opts="") + one.format(name="app"))  # + the implicit default
+    assert ls(p) == [
+        "pygraph.build@default", "pygraph.check@app", "pygraph.lock@app?pyimport=a",
+        "pygraph.lock@app?pyimport=b", "t@app#a", "t@app#b",
+    ]
+
+    two_spaces(p)
+    assert ls(p) == [
+        "pygraph.build@default", "pygraph.check@default", "pygraph.check@other",
+        "pygraph.lock@default?pyimport=a", "pygraph.lock@other?pyimport=b", "t@default#a", "t@other#b",
+    ]
+    # A space without a fence has no check.
+    p.write("qik.toml", p.read("qik.toml").replace('fence = true\n    root = "b"', 'root = "b"'))
+    assert "pygraph.check@other" not in ls(p) and "pygraph.check@default" in ls(p)
+
+
+def test_violation_in_the_second_space_fails(qik_project: Project) -> None:
+    p = qik_project
+    two_spaces(p)
+    res = p.qik("--json")
+    assert res.code == 1, res.text
+    got = {r["name"]: r["status"] for r in res.json()["results"]}
+    assert got["pygraph.check@other"] == "failed" and got["pygraph.check@default"] == "ran"
+    assert got["t@default#a"] == "ran" and got["t@other#b"] == "ran"
+
+    res = p.qik("pygraph.check@other")
+    assert res.code == 1, res.text
+    assert "b/__init__.py:1 a" in res.out
+    assert '1 import outside the fence of space "other".' in res.out
+    assert "pygraph.check@default" not in res.out  # only the named one runs
+
+    res = p.qik("pygraph.check@default")
+    assert res.ok, res.text
+    assert 'No import leaves the fence of space "default".' in res.out
+    assert "b/__init__.py" not in res.out  # each check reports its own space only
+
+    res = p.qik("pygraph.check")  # the command: every space's check
+    assert res.code == 1 and "pygraph.check@default" in res.out, res.text
+
+    res = p.qik("pygraph.check@nope")
+    assert res.code == 2 and "pygraph.check@default, pygraph.check@other" in res.text, res.text
+
+    p.write("b/__init__.py", "import json\n")
+    assert p.qik().ok
+    assert status(p, "pygraph.check") == {
+        "pygraph.build@default": "cached", "pygraph.check@default": "cached", "pygraph.check@other": "cached",
+    }
+
+
+def test_space_selection_includes_its_check(qik_project: Project) -> None:
+    p = qik_project
+    two_spaces(p)
+    assert ls(p, "-s", "other") == [
+        "pygraph.build@default", "pygraph.check@other", "pygraph.lock@other?pyimport=b", "t@other#b",
+    ]
+    res = p.qik("-s", "other")
+    assert res.code == 1 and "b/__init__.py:1 a" in res.out, res.text
+    assert "pygraph.check@default" not in res.out
+
+    assert ls(p, "-s", "default") == [
+        "pygraph.build@default", "pygraph.check@default", "pygraph.lock@default?pyimport=a", "t@default#a",
+    ]
+    assert p.qik("-s", "default").ok
+    assert ls(p, "pygraph.check", "-s", "default") == ["pygraph.build@default", "pygraph.check@default"]
+
+
+def test_inside_a_space_folder_runs_its_check(qik_project: Project) -> None:
+    p = qik_project
+    two_spaces(p)
+    assert ls(p, cwd="b") == [
+        "pygraph.build@default", "pygraph.check@other", "pygraph.lock@other?pyimport=b", "t@other#b",
+    ]
+    res = p.qik(cwd="b")
+    assert res.code == 1 and "b/__init__.py:1 a" in res.out, res.text
+    res = p.qik("pygraph.check@default", cwd="b")  # named: kept outside its folder too
+    assert res.ok, res.text
+
+
+def test_a_space_fence_change_reruns_its_check_only(qik_project: Project) -> None:
+    p = qik_project
+    two_spaces(p)
+    assert p.qik("pygraph.check").code == 1
+    # other's fence now holds a: its check passes and re-ran; default's is replayed.
+    p.write("qik.toml", p.read("qik.toml").replace('fence = true\n    root = "b"', 'fence = ["a"]\n    root = "b"'))
+    got = status(p, "pygraph.check")
+    assert got == {"pygraph.build@default": "cached", "pygraph.check@default": "cached", "pygraph.check@other": "ran"}
+
+
+def test_pygraph_dep_in_a_space_depends_on_the_build(qik_project: Project) -> None:
+    p = qik_project
+    p.write("qik.toml", PLUGIN.format(opts="") + """
+    [spaces.app]
+    modules = ["app"]
+
+    [spaces.libs]
+    modules = ["libs"]
+
+    [commands.lint]
+    exec = "echo linting"
+    deps = [{type = "pygraph", pyimport = "app"}]
+    space = "app"
+    """)
+    p.write("app/__init__.py", "from libs import util\n")
+    p.write("libs/__init__.py")
+    p.write("libs/util.py", "V = 1\n")
+    p.commit()
+    assert ls(p) == ["lint@app", "pygraph.build@default", "pygraph.lock@app?pyimport=app"]  # no fence, no check
+    assert status(p) == {"pygraph.build@default": "ran", "pygraph.lock@app?pyimport=app": "ran", "lint@app": "ran"}
+    assert status(p)["lint@app"] == "cached"
+    p.write("libs/util.py", "V = 2\n")
+    assert status(p)["lint@app"] == "ran"
+    assert '"libs/util.py"' in p.read("._qik/artifacts/pygraph/locks/app/app.json")

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+import qik.errors
 import qik.plugin
 import qik.pygraph.dists
 import qik.pygraph.graph
@@ -46,8 +47,11 @@ def _py_glob() -> str:
 
 
 def build_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
+    """One graph for the whole repo, named as upstream names it: ``pygraph.build``, or
+    ``pygraph.build@default`` with several spaces. It runs in no space (no venv): the checks
+    and locks of every space depend on it."""
     r = qik.plugin.Runnable(
-        name=qik.plugin.fmt_name(cmd, space=None),
+        name=qik.plugin.fmt_name(cmd),
         cmd=cmd,
         exec="qik.pygraph.cmd.build",
         shell=False,
@@ -107,22 +111,33 @@ def _fence(space: str) -> dict[str, list[str]]:
     return {"modules": sorted(m.path for m in sp.modules.values()), "fence": sp.fence}
 
 
-def check_factory(cmd: str, conf: qik.plugin.CmdConf, **args: str) -> dict[str, qik.plugin.Runnable]:
-    if not _fenced():
-        return {}  # nothing to lint
-    r = qik.plugin.Runnable(
-        name=qik.plugin.fmt_name(cmd, space=None),
+def _check_runnable(cmd: str, space: str) -> qik.plugin.Runnable:
+    return qik.plugin.Runnable(
+        name=qik.plugin.fmt_name(cmd, space=space),
         cmd=cmd,
         exec="qik.pygraph.cmd.check",
         shell=False,
         deps=[
             qik.plugin.CmdDep(utils.build_cmd_name(), strict=True),
-            _State("check", spaces=_fenced(), fences=True),
+            _State("check", spaces=[space], fences=True),
         ],
-        space=None,
+        space=space,
         cache=utils.cache("check"),
     )
-    return {r.name: r}
+
+
+def check_factory(
+    cmd: str, conf: qik.plugin.CmdConf, space: str | None = None, **args: str
+) -> dict[str, qik.plugin.Runnable]:
+    """``pygraph.check@space``: one runnable per fenced space, which lints that space's
+    imports only (``pygraph.check`` with one space). With a space argument, that space's."""
+    if args:
+        raise qik.errors.ConfigError(f'"{cmd}" takes one argument, "space".')
+    proj = qik.plugin.project()
+    if space is not None and space not in proj.resolved_spaces:
+        raise qik.errors.SpaceNotFound("space", space, proj.resolved_spaces, where=f'command "{cmd}"')
+    made = [_check_runnable(cmd, s) for s in _fenced() if space is None or s == space]
+    return {r.name: r for r in made}
 
 
 # ---- what the runnables run ----
@@ -198,14 +213,13 @@ def violations(space: str, graph: qik.pygraph.graph.Graph) -> list[tuple[str, in
 
 
 def check(*, runnable: qik.plugin.Runnable) -> tuple[int, str]:
-    """Every import of a fenced space must stay inside its fence or its venv."""
-    spaces = _fenced()
-    if not spaces:
-        return 0, "No space has a fence: nothing to check.\n"
+    """Every import of the runnable's space must stay inside its fence or its venv."""
+    space = runnable.space or "default"
     graph = qik.pygraph.graph.load()
-    found = sorted({v for s in spaces for v in violations(s, graph)})
+    found = sorted(set(violations(space, graph)))
     if not found:
-        return 0, f"No import leaves its fence ({len(spaces)} fenced spaces).\n"
+        return 0, f'No import leaves the fence of space "{space}".\n'
     lines = [f"{path}:{line} {name}" for path, line, name in found]
-    lines.append(f"{len(found)} import{'s' if len(found) != 1 else ''} outside the fence.")
+    n = len(found)
+    lines.append(f'{n} import{"s" if n != 1 else ""} outside the fence of space "{space}".')
     return 1, "\n".join(lines) + "\n"
