@@ -112,7 +112,7 @@ def test_an_upstream_shaped_project(qik_project: Project, index: pathlib.Path, s
 
     listed = p.qik("--ls")
     assert listed.ok, listed.text
-    for name in ("lint@app", "build@app", "greet@app", "broken@default", "after-broken@default", "libs/check@libs"):
+    for name in ("lint@app", "build@app", "greet@app", "broken@default", "after-broken@default", "libs/check@libs", "pygraph.check@app", "pygraph.check@libs"):
         assert name in listed.out.split(), listed.out
 
     res = p.qik("--json")
@@ -141,6 +141,11 @@ def test_an_upstream_shaped_project(qik_project: Project, index: pathlib.Path, s
     # The fences hold: app imports libs (its fence) and qikdemo (installed).
     fences = p.qik("pygraph.check")
     assert fences.ok, fences.text
+    p.write("libs/util.py", "import app.main\n\nVALUE = 1\n")  # libs is fenced to itself
+    broken = p.qik("pygraph.check@libs")
+    assert broken.code == 1 and "libs/util.py:1 app.main" in broken.out, broken.text
+    assert p.qik("pygraph.check@app").ok
+    p.git("checkout", "libs/util.py")
 
     # CI's check: every repo-cached result is committed and up to date.
     p.git("add", "-A")
