@@ -564,6 +564,8 @@ def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qi
         "    memo_safe: ClassVar[bool] = True\n\n    @property\n    def consts(self):\n        return [self.val]\n\n\n"
         "def factory(conf, module=None, space=None):\n    return Word(conf.word)\n"
     )
+    for f in (ext / "extplug").iterdir():
+        os.utime(f, (time.time() - 60, time.time() - 60))  # older than the memo's two-second rule
     p.env["PYTHONPATH"] = str(ext)
     toml = '[plugins]\nword = "extplug"\n\n' + TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "word", word = "w"}]')
     project(p, toml)
