@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 QIK = str(pathlib.Path(sys.executable).with_name("qik"))
+
+sys.path.insert(0, str(ROOT))
+from bench import generate as gen  # noqa: E402
+from bench import peers  # noqa: E402
 
 
 def bench(tmp_path: pathlib.Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
@@ -27,10 +33,7 @@ def bench(tmp_path: pathlib.Path, *args: str) -> tuple[subprocess.CompletedProce
 
 
 def test_generated_repo_runs_cold_then_all_cached(tmp_path: pathlib.Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    from bench.generate import generate
-
-    root = generate(tmp_path / "repo", 3, 3)
+    root = gen.generate(tmp_path / "repo", 3, 3, peers=True)
     assert subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout == ""
     cold = subprocess.run([QIK, "-n", "2"], cwd=root, capture_output=True, text=True)
     assert cold.returncode == 0, cold.stderr
@@ -45,6 +48,48 @@ def test_generated_repo_runs_cold_then_all_cached(tmp_path: pathlib.Path) -> Non
     assert ls.stdout.split() == [
         "build#m0000", "build#m0001", "build#m0002", "bundle", "test#m0000", "test#m0001", "test#m0002",
     ]
+
+
+def test_peer_configs_run_qiks_commands_on_qiks_inputs(tmp_path: pathlib.Path) -> None:
+    root = gen.generate(tmp_path / "repo", 3, 3, peers=True)
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True).stdout.split()
+    assert {*peers.FILES, "pkgs/m0002/package.json"} <= set(tracked)
+    # Turborepo: the same commands (from the root), inputs, outputs and order.
+    turbo = json.loads((root / "turbo.json").read_text())["tasks"]
+    assert turbo["test"]["dependsOn"] == ["build"]
+    assert turbo["//#bundle"]["dependsOn"] == ["m0000#build", "m0001#build", "m0002#build"]
+    assert turbo["//#bundle"]["outputs"] == ["dist/bundle.txt"]
+    scripts = json.loads((root / "pkgs/m0001/package.json").read_text())["scripts"]
+    assert scripts["build"] == "cd ../.. && " + gen.BUILD.replace("{module.dir}", "pkgs/m0001")
+    assert scripts["test"] == "cd ../.. && " + gen.TEST.replace("{module.dir}", "pkgs/m0001")
+    top = json.loads((root / "package.json").read_text())
+    assert top["workspaces"] == ["pkgs/*"] and top["packageManager"].startswith("npm@")
+    assert top["scripts"]["bundle"] == gen.BUNDLE
+    lock = json.loads((root / "package-lock.json").read_text())["packages"]
+    assert lock["node_modules/m0002"] == {"resolved": "pkgs/m0002", "link": True}
+    # doit (not installed here: a stand-in for doit.tools): the same tasks and deps.
+    fake = types.ModuleType("doit.tools")
+    fake.config_changed = lambda value: ("config_changed", value)  # type: ignore[attr-defined]
+    sys.modules.setdefault("doit", types.ModuleType("doit"))
+    sys.modules["doit.tools"] = fake
+    ns: dict[str, object] = {}
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)  # doit runs a dodo.py from its folder
+        exec(compile((root / "dodo.py").read_text(), "dodo.py", "exec"), ns)
+        builds = list(ns["task_build"]())  # type: ignore[operator]
+        tests = list(ns["task_test"]())  # type: ignore[operator]
+        bundle = ns["task_bundle"]()  # type: ignore[operator]
+    finally:
+        os.chdir(cwd)
+        del sys.modules["doit.tools"]
+    assert [b["name"] for b in builds] == ["m0000", "m0001", "m0002"]
+    assert builds[1]["actions"] == [gen.BUILD.replace("{module.dir}", "pkgs/m0001")]
+    assert builds[1]["file_dep"] == ["pkgs/m0001/src/f000.py", "pkgs/m0001/src/f001.py"]
+    assert builds[1]["uptodate"] == [("config_changed", gen.CONST)]
+    assert tests[1]["file_dep"] == ["pkgs/m0001/README.md"] and tests[1]["task_dep"] == ["build:m0001"]
+    assert bundle["actions"] == [gen.BUNDLE] and bundle["targets"] == ["dist/bundle.txt"]
+    assert bundle["task_dep"] == ["build"] and len(bundle["file_dep"]) == 3
 
 
 def test_bench_compares_two_qiks_and_prints_ratios(tmp_path: pathlib.Path) -> None:
