@@ -18,25 +18,23 @@ import argparse
 import pathlib
 import subprocess
 
-QIK_TOML = """\
-[spaces.default]
-modules = [
-{modules}
-]
+#: The shell commands, as qik.toml spells them; ``bench.peers`` expands ``{module.dir}`` to
+#: give Turborepo and doit the very same commands, run from the repo's root.
+BUILD = "mkdir -p {module.dir}/out && cat {module.dir}/src/*.py | wc -c > {module.dir}/out/size.txt"
+TEST = "cat {module.dir}/out/size.txt {module.dir}/README.md"
+BUNDLE = "mkdir -p dist && cat pkgs/*/out/size.txt > dist/bundle.txt"
+CONST = "bench-v1"
 
-[commands.build]
-exec = "mkdir -p {{module.dir}}/out && cat {{module.dir}}/src/*.py | wc -c > {{module.dir}}/out/size.txt"
-deps = ["{{module.dir}}/src/**.py", {{type = "const", val = "bench-v1"}}]
-
-[commands.test]
-exec = "cat {{module.dir}}/out/size.txt {{module.dir}}/README.md"
-deps = ["{{module.dir}}/**.md", {{type = "command", name = "build"}}]
-
-[commands.bundle]
-exec = "mkdir -p dist && cat pkgs/*/out/size.txt > dist/bundle.txt"
-deps = ["pkgs/*/README.md", {{type = "command", name = "build"}}]
-artifacts = ["dist/bundle.txt"]
-"""
+QIK_TOML = (
+    "[spaces.default]\nmodules = [\n@MODULES@\n]\n\n"
+    f'[commands.build]\nexec = "{BUILD}"\n'
+    'deps = ["{module.dir}/src/**.py", {type = "const", val = "' + CONST + '"}]\n\n'
+    f'[commands.test]\nexec = "{TEST}"\n'
+    'deps = ["{module.dir}/**.md", {type = "command", name = "build"}]\n\n'
+    f'[commands.bundle]\nexec = "{BUNDLE}"\n'
+    'deps = ["pkgs/*/README.md", {type = "command", name = "build"}]\n'
+    'artifacts = ["dist/bundle.txt"]\n'
+)
 
 S3_TOML = """
 [caches.remote]
@@ -60,17 +58,25 @@ def source(mod: str, j: int) -> str:
 
 def qik_toml(modules: int, *, s3: dict[str, str] | None = None) -> str:
     mods = ",\n".join(f'  {{name = "{module_name(i)}", path = "pkgs/{module_name(i)}"}}' for i in range(modules))
-    text = QIK_TOML.format(modules=mods)
+    text = QIK_TOML.replace("@MODULES@", mods)
     if s3:
         text = '[plugins]\ns3 = "qik.s3"\n\n' + text + S3_TOML.format(**s3)
     return text
 
 
-def generate(root: pathlib.Path, modules: int, files: int, *, s3: dict[str, str] | None = None) -> pathlib.Path:
-    """Write and commit the monorepo at ``root`` (which must not exist yet)."""
+def generate(
+    root: pathlib.Path, modules: int, files: int, *, s3: dict[str, str] | None = None, peers: bool = False
+) -> pathlib.Path:
+    """Write and commit the monorepo at ``root`` (which must not exist yet).
+
+    With ``peers``, also the same tasks for Turborepo and doit (:mod:`bench.peers`).
+    """
+    from bench import peers as peer_files
+
     root.mkdir(parents=True)
     (root / "qik.toml").write_text(qik_toml(modules, s3=s3))
-    (root / ".gitignore").write_text("out/\ndist/\n._qik/\n")
+    ignored = ["out/", "dist/", "._qik/", *(peer_files.IGNORED if peers else ())]
+    (root / ".gitignore").write_text("".join(f"{p}\n" for p in ignored))
     for i in range(modules):
         mod = module_name(i)
         d = root / "pkgs" / mod
@@ -78,6 +84,8 @@ def generate(root: pathlib.Path, modules: int, files: int, *, s3: dict[str, str]
         (d / "README.md").write_text(f"# {mod}\n")
         for j in range(max(files - 1, 1)):
             (d / "src" / f"f{j:03d}.py").write_text(source(mod, j))
+    if peers:
+        peer_files.write(root, modules)
     # No background gc: it would repack objects while the benchmark runs.
     git = ["git", "-c", "user.email=bench@qik.invalid", "-c", "user.name=bench", "-c", "commit.gpgsign=false", "-c", "gc.auto=0"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
@@ -92,8 +100,9 @@ def main() -> None:
     parser.add_argument("root", type=pathlib.Path)
     parser.add_argument("--modules", type=int, default=500)
     parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--peers", action="store_true", help="Also write turbo.json, package.json files and dodo.py.")
     args = parser.parse_args()
-    generate(args.root, args.modules, args.files)
+    generate(args.root, args.modules, args.files, peers=args.peers)
     print(args.root)
 
 
