@@ -78,6 +78,13 @@ class Tool:
         return {}
 
     @property
+    def site_packages(self) -> pathlib.Path | None:
+        """The site-packages of a Python tool's venv, if it has one."""
+        if self.kind == "turbo":
+            return None
+        return next(pathlib.Path(self.exe).parent.parent.glob("lib/python*/site-packages"), None)
+
+    @property
     def python(self) -> str | None:
         """The interpreter of a Python tool (its script's venv), None for Turborepo."""
         if self.kind == "turbo":
@@ -220,7 +227,10 @@ class Imports:
     packages: list[str] = dataclasses.field(default_factory=list)  # every non-stdlib top package
 
     @classmethod
-    def parse(cls, err: str, keep: int = 8) -> Imports:
+    def parse(cls, err: str, keep: int = 8, site: pathlib.Path | None = None) -> Imports:
+        """Read ``-X importtime`` lines; ``packages`` are the roots found in ``site`` (the
+        tool's site-packages; without it, every root outside the standard library, which
+        also counts failed probes such as ``sitecustomize``)."""
         total, count, top, roots = 0, 0, [], set()
         for line in err.splitlines():
             if not line.startswith("import time:") or "imported package" in line:
@@ -236,7 +246,10 @@ class Imports:
             if not name[1:].startswith(" "):  # no indentation: imported by the script itself
                 top.append((name.strip(), cum_us / 1000))
         top.sort(key=lambda t: -t[1])
-        packages = sorted(r for r in roots if r not in sys.stdlib_module_names and not r.startswith("_"))
+        if site is not None:
+            packages = sorted(r for r in roots if (site / r).is_dir() or next(site.glob(f"{r}.*py"), None) or next(site.glob(f"{r}.*.so"), None))
+        else:
+            packages = sorted(r for r in roots if r not in sys.stdlib_module_names and not r.startswith("_"))
         return cls(total / 1000, count, top[:keep], packages)
 
 
@@ -373,7 +386,7 @@ class Bench:
                     elif action == "run":
                         row.problem = row.problem or t.check("warm", total, s.out, s.err) or None
                     row.wall.append(s.seconds)
-                    row.imports.append(Imports.parse(s.err))
+                    row.imports.append(Imports.parse(s.err, site=t.site_packages))
                 self.startup.append(row)
 
     # ---- the suites ----

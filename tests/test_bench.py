@@ -198,7 +198,10 @@ def test_bench_peers_smoke(tmp_path: pathlib.Path) -> None:
     assert rows[("warm 2x2", "ours")]["checked"]
     # The settled warm no-op replayed from ._qik/memo: it never imported click.
     warm = next(s for s in data["startup"] if s["tool"] == "ours" and s["what"] == "warm no-op")
-    assert warm["problem"] is None and "qik" in warm["packages"] and "click" not in warm["packages"]
+    assert warm["problem"] is None and "click" not in warm["packages"]
+    assert any(name.startswith("qik.") for name, _ in warm["top"])
+    helped = next(s for s in data["startup"] if s["tool"] == "ours" and s["what"] == "--help")
+    assert "click" in helped["packages"]
 
 
 def test_bench_s3_scenarios(tmp_path: pathlib.Path) -> None:
