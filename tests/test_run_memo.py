@@ -35,7 +35,7 @@ def fast(res: Result) -> bool:
     """Whether the run was replayed from the memo (the normal path imports the CLI)."""
     assert res.ok, res.err
     assert "import time:" in res.err, "the trace is on"
-    return "qik.commands.cli" not in res.err
+    return "qik.commands.run" not in res.err
 
 
 def summary(res: Result) -> str:
@@ -416,7 +416,7 @@ def test_no_memo_is_written_after_a_failure_or_a_warning(qik_project: Project) -
     assert not p.qik().ok
     settle(p)
     res = p.qik(env=TRACE)
-    assert "qik.commands.cli" in res.err and res.code == 1
+    assert "qik.commands.run" in res.err and res.code == 1
     assert not [f for f in p.path("._qik/memo").iterdir()] if p.path("._qik/memo").exists() else True
 
 

@@ -47,8 +47,13 @@ def listing(root: str) -> tuple[list[str], bool, str | None]:
     files = _ls_files(root)
     if files is None:
         return _walk_files(root), False, None
+    return _from_git(root, files)
+
+
+def _from_git(root: str, files: set[str]) -> tuple[list[str], bool, str | None]:
     if _gitmodules(root) is None:
-        return _universe(files), True, universe_digest(_universe(files))
+        universe = _universe(files)
+        return universe, True, universe_digest(universe)
     _add_submodules(root, files)
     return _universe(files), True, None
 
@@ -223,9 +228,13 @@ class Fingerprinter:
                         self._stats_loaded = {}
         return self._stats_loaded
 
-    def prefetch(self) -> None:
+    def prefetch(self, listed: list[str] | None = None) -> None:
         """Start listing the universe in the background (git runs on another core while
-        the configuration is decoded and the graph built)."""
+        the configuration is decoded and the graph built); ``listed``: the output of
+        :data:`LS_FILES` already read this run (the run memo's fast path), used instead."""
+        if self._files is None and self._prefetch is None and listed is not None:
+            self._files, _, self.universe_digest = _from_git(self.root, set(listed))
+            return
         if self._files is None and self._prefetch is None:
 
             def run() -> None:

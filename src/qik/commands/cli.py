@@ -1,7 +1,8 @@
-"""The ``qik`` and ``qikx`` commands: the only module that imports click.
+"""The ``qik`` and ``qikx`` command lines: the only module that imports click.
 
-``main`` is a tuple of small steps (load, context, select, filter, list or run, report);
-every expected failure is a :class:`qik.errors.QikError` mapped to an exit code here.
+Options are parsed here and handed to :func:`qik.commands.run.run_qik`; every expected
+failure is a :class:`qik.errors.QikError` mapped to an exit code by
+:mod:`qik.commands.guard`.
 """
 
 from __future__ import annotations
@@ -15,267 +16,8 @@ import click
 
 import qik
 import qik.errors
-from qik.commands.guard import elapsed as _elapsed
 from qik.commands.guard import guard as _guard
-
-
-def _status(runnables: list[Any], fp: Any) -> dict[str, Any]:
-    """The decision per runnable, in dependency order, without running or fetching."""
-    import qik.decision
-
-    return qik.decision.decide_all(runnables, fp)
-
-
-_STATE = {"hit": "warm", "miss": "cold", "uncached": "uncached"}
-
-
-def _configure(opts: dict[str, Any]) -> Any:
-    import qik.cache
-    import qik.conf
-    import qik.model.ctx
-
-    qik.conf.project()  # loaded here: errors before anything else
-    try:
-        qik.conf.ensure_priv_work_dir()
-    except OSError as exc:
-        import qik.warnings
-
-        qik.warnings.warn(f"{qik.conf.priv_work_dir(rel=True)} is not writable ({exc.strerror or exc}); results are not stored")
-    if not opts["ls"] or opts["json"] or opts["cache_status"]:
-        import qik.fingerprint
-
-        qik.fingerprint.current().prefetch()  # git ls-files overlaps the decode and the graph
-    rt = qik.model.ctx.configure(
-        workers=opts["workers"],
-        force=opts["force"],
-        isolated=opts["isolated"],
-        ls=opts["ls"],
-        fail=opts["fail"],
-        json=opts["json"],
-        explain=opts["explain"],
-        verbosity=opts["verbosity"],
-        since=opts["since"],
-        shard=opts["shard"],
-        profile=opts["profile"],
-        cache_status=opts["cache_status"],
-        commands=opts["commands"],
-        modules=opts["module"],
-        spaces=opts["space"],
-        caches=opts["cache"],
-        tags=opts["tag"],
-        logger=opts["logger"],
-        watch=opts["watch"],
-    )
-    qik.model.ctx.check_required()
-    for c in rt.caches:
-        if c not in qik.cache.names():
-            raise qik.errors.CacheNotFound("cache", c, qik.cache.names())
-    return rt
-
-
-def _select(rt: Any) -> tuple[Any, dict[str, Any]]:
-    """Names, modules, spaces, caches; then --since, --cache-status and --shard, in order.
-
-    Also returns the statuses computed for --cache-status (empty without it), so listing
-    them does not compute every key a second time.
-    """
-    import qik.cache
-    import qik.commands.shard
-    import qik.commands.since
-    import qik.fingerprint
-    import qik.model.graph
-
-    graph = qik.model.graph.select(
-        rt.commands,
-        modules=rt.modules,
-        spaces=rt.spaces,
-        caches=rt.caches,
-        tags=rt.tags,
-        isolated=rt.isolated,
-    )
-    for name in {r.cache for r in graph.runnables.values()}:
-        qik.cache.load(name)  # an unknown cache fails here, before anything runs
-    status: dict[str, Any] = {}
-    if rt.since:
-        graph = qik.commands.since.select(graph, rt.since, isolated=rt.isolated)
-    if rt.cache_status:
-        # Every runnable the run would touch counts (hidden upstream ones too), as upstream
-        # qik does; never-cached ones are neither warm nor cold. What a kept runnable needs
-        # comes along (unless isolated) so its inputs are restored before it runs.
-        status = _status([graph.runnables[n] for n in graph.order], qik.fingerprint.current())
-        keep = [n for n in graph.order if _STATE[status[n].state] == rt.cache_status]
-        graph = qik.model.graph.restrict(graph, keep, isolated=rt.isolated)
-    if rt.shard:
-        graph = qik.commands.shard.select(graph, rt.shard, isolated=rt.isolated)
-    return graph, status
-
-
-def _ls(rt: Any, graph: Any, status: dict[str, Any]) -> int:
-    import msgspec
-
-    import qik.fingerprint
-
-    fp = qik.fingerprint.current()
-    selected = set(graph.selected)
-    # With --cache-status, only the runnables in that state are listed (as upstream does);
-    # the upstream runnables a run would pull in are not "work left". With --shard, neither
-    # are the upstream runnables a shard only pulls in (another shard runs them); --json
-    # lists them with "selected": false.
-    only_selected = bool(rt.cache_status) or (bool(rt.shard) and not rt.json)
-    listed = [n for n in graph.order if n in selected] if only_selected else graph.order
-    if rt.json:
-        status = status or _status([graph.runnables[n] for n in graph.order], fp)
-        rows = [_ls_row(graph.runnables[n], graph, status[n]) | {"selected": n in selected} for n in listed]
-        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
-    else:
-        sys.stdout.write("".join(f"{n}\n" for n in listed))  # one write, not one per line
-    fp.save()
-    return 1 if rt.fail and listed else 0
-
-
-def _explain(rt: Any, graph: Any) -> int:
-    import msgspec
-
-    import qik.decision
-    import qik.fingerprint
-
-    fp = qik.fingerprint.current()
-    found = qik.decision.decide_all([graph.runnables[n] for n in graph.order], fp, force=rt.force, explain=True)
-    rows: list[dict[str, Any]] = [
-        {"name": d.name, "status": "hit" if d.hit else "miss", "cache": d.cache, "key": d.key, "reasons": d.reasons}
-        for d in found.values()
-    ]
-    if rt.json:
-        sys.stdout.write(msgspec.json.encode(rows).decode() + "\n")
-    else:
-        for row in rows:
-            click.echo(f"{row['name']}: {row['status']} ({row['cache']})")
-            for why in row["reasons"]:
-                click.echo(f"  - {why}")
-    fp.save()
-    return 0
-
-
-def _report(console: Any, outcomes: list[Any], as_json: bool) -> int:
-    import msgspec
-
-    console.summary(outcomes, _elapsed())
-    if as_json:
-        sys.stdout.write(msgspec.json.encode({"results": outcomes}).decode() + "\n")
-        sys.stdout.flush()
-    return 1 if any(o.code or o.status == "skipped" for o in outcomes) else 0
-
-
-def _execute(rt: Any, graph: Any, memo_key: str | None = None) -> int:
-    import qik.run.console
-    import qik.run.memo
-    import qik.run.runner
-
-    settings = qik.run.memo.Settings(
-        verbosity=rt.verbosity, stream=len(graph.order) == 1 or rt.workers == 1, progress=rt.logger != "stdout"
-    )
-    console = qik.run.console.Console(json=rt.json, **settings.asdict())
-    hits: dict[str, Any] = {}
-    if memo_key is not None:
-        import qik.fingerprint
-
-        hits = qik.run.memo.clean(graph, str(qik.conf.root()), memo_key, qik.fingerprint.current().files)
-    runner = qik.run.runner.Runner(
-        graph, workers=rt.workers, force=rt.force, console=console, explain=rt.verbosity >= 2,
-        memo_hits=hits, record=memo_key is not None,
-    )
-    try:
-        outcomes = runner.run()
-    finally:
-        console.end()
-    import qik.interrupt
-
-    if memo_key is not None and not qik.interrupt.signals().stop.is_set():
-        qik.run.memo.capture(runner, outcomes, memo_key, always=_memo_paths(), env=_ctx_env(), console=settings)
-    return _report(console, outcomes, rt.json)
-
-
-def _memo_paths() -> list[str]:
-    """Files whose change changes what a run is: the config, modules' and plugins' files."""
-    import qik.current
-    import qik.run.memo
-
-    project = qik.current.session().project
-    root = project.root
-    paths = [os.path.relpath(project.location, root), "qikplugin.py"]
-    paths += qik.run.memo.candidates(os.getcwd(), str(root))
-    paths += [f"{m.path.strip('/')}/qik.toml" for m in project.conf.modules_by_name.values()]
-    # qik's own code and the plugins' (an editable install changes without a new version).
-    folders = {os.path.dirname(qik.__file__)} | {str(p.dir) for p in project.plugins.values() if p.source != "project"}
-    for folder in sorted(folders):
-        paths += [os.path.join(folder, "qik.toml"), *_sources(folder)]
-    import sysconfig
-
-    # Installing or removing a distribution (a plugin's entry point) changes this folder.
-    paths += sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    return paths
-
-
-def _sources(folder: str, limit: int = 5000) -> list[str]:
-    """The Python files under a package's folder (at most ``limit``)."""
-    out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        out += [os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith(".py")]
-        if len(out) >= limit:
-            break
-    return out[:limit]
-
-
-def _ctx_env() -> list[str]:
-    import qik.model.ctx
-
-    return [name.upper() for name in qik.model.ctx.declared()]
-
-
-def run_qik(opts: dict[str, Any]) -> int:
-    import gc
-
-    # A run builds thousands of long-lived objects (config, runnables, digests): collecting
-    # every 700 allocations rescans them all (0.1 s of a warm run at 2,000 modules).
-    gc.set_threshold(20_000, 50, 50)
-    import qik.run.memo
-
-    ctx = click.get_current_context(silent=True)
-    argv = (ctx.obj or {}).get("argv") if ctx is not None else None
-    memo_key = qik.run.memo.selection(argv, os.getcwd()) if argv is not None else None
-    rt = _configure(opts)
-    if rt.force or rt.ls or rt.fail or rt.json or rt.explain or rt.since or rt.cache_status or rt.shard or rt.watch:
-        memo_key = None  # set by a profile or QIK__* variable: a run the memo does not replay
-    graph, status = _select(rt)
-    if rt.ls:
-        return _ls(rt, graph, status)
-    if rt.fail:
-        # Like upstream: --fail only asks "is anything selected?"; nothing runs.
-        return 1 if graph.order else 0
-    if rt.explain:
-        return _explain(rt, graph)
-    if rt.watch:
-        import qik.commands.watch
-
-        qik.commands.watch.watch(graph, lambda g: _execute(rt, g), isolated=rt.isolated)
-        return 0
-    return _execute(rt, graph, memo_key)
-
-
-def _ls_row(r: Any, graph: Any, status: Any) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "command": r.cmd,
-        "exec": r.exec,
-        "module": r.module,
-        "space": r.space,
-        "cache": r.cache,
-        "cache_status": _STATE[status.state],
-        "key": status.key,
-        "deps": graph.upstream.get(r.name, []),
-    }
-
+from qik.commands.run import run_qik
 
 _OPTIONS = [
     click.argument("commands", nargs=-1),
@@ -324,7 +66,8 @@ def qik_cmd(**opts: Any) -> None:
     qik :plugins, qik :schema, qik :cache stats|prune|clear, qik :graph,
     qik :durations (each with --help).
     """
-    _guard(lambda: run_qik(opts), opts["debug"], opts["plugin"])
+    argv = (click.get_current_context().obj or {}).get("argv")
+    _guard(lambda: run_qik(opts, argv), opts["debug"], opts["plugin"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -394,3 +137,38 @@ def _qikx(exe: str | None, args: list[str], install: bool) -> int:
 
 def qikx_main(argv: list[str] | None = None) -> None:
     qikx_cmd.main(args=sys.argv[1:] if argv is None else argv, prog_name="qikx")
+
+
+# ---- the stored help (qik --help without click) ----
+
+#: Where :func:`write_help` stores the help texts :mod:`qik.cli` prints without click.
+HELP_MODULE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_help.py")
+
+
+def render_help() -> dict[str, str]:
+    """``--help`` of ``qik`` and ``qikx`` as click prints it on a terminal 80 columns wide
+    or wider (click never wraps help wider than 80)."""
+    texts = {}
+    for name, cmd in (("qik", qik_cmd), ("qikx", qikx_cmd)):
+        # What click's formatter takes on such a terminal: min(columns, 80) - 2.
+        with cmd.make_context(name, [], terminal_width=78, resilient_parsing=True) as ctx:
+            texts[name] = ctx.get_help() + "\n"
+    return texts
+
+
+def help_module() -> str:
+    """The source of ``qik/_help.py`` for this CLI."""
+    texts = render_help()
+    return (
+        '"""Generated by ``python -m qik.commands.cli``: ``--help`` as click renders it (tests check).\n\n'
+        "qik.cli prints these on a terminal at least 80 columns wide without importing click.\n"
+        '"""\n\n'
+        f"VERSION = {qik.__version__!r}\n"
+        f"QIK = {texts['qik']!r}\n"
+        f"QIKX = {texts['qikx']!r}\n"
+    )
+
+
+if __name__ == "__main__":
+    with open(HELP_MODULE, "w", encoding="utf-8") as f:
+        f.write(help_module())

@@ -10,16 +10,23 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-import click
-
 import qik.errors
 from qik.run.console import elapsed as elapsed
 
 
+def _say(line: str) -> None:
+    """One line on stderr (a plain run never imports click)."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stderr: the exit code still tells
+        pass
+
+
 def _fail(exc: qik.errors.QikError) -> NoReturn:
-    click.echo(f"qik: error: {exc.msg}", err=True)
+    _say(f"qik: error: {exc.msg}")
     if exc.hint:
-        click.echo(f"  hint: {exc.hint}", err=True)
+        _say(f"  hint: {exc.hint}")
     sys.exit(exc.exit_code)
 
 
@@ -37,7 +44,7 @@ def _finish() -> None:
     qik.interrupt.signals().aware.set()
     lost = qik.cache.transfer.wait_uploads(qik.interrupt.signals().stop)
     if qik.interrupt.signals().stop.is_set():
-        click.echo("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""), err=True)
+        _say("qik: interrupted" + (f"; {lost} upload(s) not done" if lost else ""))
         sys.exit(qik.interrupt.Interrupted(qik.interrupt.signals().signum).code)
     if qik.current.session().stored:
         qik.cache.prune.auto_prune()
@@ -69,7 +76,7 @@ def _guarded(fn: Callable[[], int | None], debug: bool) -> NoReturn:
     except KeyboardInterrupt as exc:
         qik.interrupt.signals().aware.set()  # a second signal from here on only sets KILL
         _finish()
-        click.echo("qik: interrupted", err=True)
+        _say("qik: interrupted")
         sys.exit(exc.code if isinstance(exc, qik.interrupt.Interrupted) else 130)
     except BrokenPipeError:
         sys.exit(1)

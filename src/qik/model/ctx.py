@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import platform
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
@@ -22,10 +23,17 @@ if TYPE_CHECKING:
 Namespace = Literal["qik", "project"]
 
 
+@functools.cache
 def arch() -> str:
     """The platform as conda names it: linux-64, linux-aarch64, osx-arm64, osx-64, win-64."""
-    system, machine = platform.system(), platform.machine().lower()
-    bits64 = platform.architecture()[0] == "64bit"
+    if sys.platform == "win32":
+        import platform
+
+        system, machine = "Windows", platform.machine().lower()
+    else:  # not platform.architecture(): it runs `file` on the interpreter (7 ms per call)
+        uname = os.uname()
+        system, machine = uname.sysname, uname.machine.lower()
+    bits64 = sys.maxsize > 2**32
     if system == "Windows":
         return "win-arm64" if machine in ("arm64", "aarch64") else "win-64" if bits64 else "win-32"
     if system == "Darwin":
