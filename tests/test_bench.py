@@ -200,8 +200,9 @@ def test_bench_peers_smoke(tmp_path: pathlib.Path) -> None:
     warm = next(s for s in data["startup"] if s["tool"] == "ours" and s["what"] == "warm no-op")
     assert warm["problem"] is None and "click" not in warm["packages"]
     assert any(name.startswith("qik.") for name, _ in warm["top"])
+    # --help is printed from qik/_help.py (a wide terminal: the bench's output goes to files).
     helped = next(s for s in data["startup"] if s["tool"] == "ours" and s["what"] == "--help")
-    assert "click" in helped["packages"]
+    assert helped["problem"] is None and "click" not in helped["packages"]
 
 
 def test_bench_s3_scenarios(tmp_path: pathlib.Path) -> None:

@@ -32,6 +32,7 @@ import qik.model.runnable
 import qik.pool
 import qik.run.console
 import qik.run.memo
+import qik.run.spawn
 import qik.warnings
 from qik.run.outcome import Outcome as Outcome  # noqa: E402 - re-exported: the --json schema
 from qik.run.reaper import Reaper
@@ -83,7 +84,7 @@ class Runner:
         self._kill_at = 0.0
         self._abandon_at: float | None = None
         self._reaper = Reaper()
-        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._procs: dict[int, qik.run.spawn.Child] = {}
         self._procs_lock = threading.Lock()
         self._worker_ids: dict[int, int] = {}
         self.out_dir = qik.conf.priv_work_dir() / "out"
@@ -121,15 +122,7 @@ class Runner:
         # Started outside the lock (workers spawn in parallel), then registered and the
         # stop flag looked at again under it: stop() sets the flag before it takes the
         # lock, so a child is either in its list or sees the flag here, never neither.
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", r.exec],
-            cwd=self.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = qik.run.spawn.shell(r.exec, cwd=self.root, env=env)
         with self._procs_lock:
             self._procs[proc.pid] = proc
             stopped = self._stopped()
@@ -144,6 +137,7 @@ class Runner:
                     self.console.output(chunk)
             code = proc.wait()
         finally:
+            proc.stdout.close()  # type: ignore[union-attr]
             with self._procs_lock:
                 self._procs.pop(proc.pid, None)
             self._reaper.remove(proc.pid)
