@@ -117,18 +117,16 @@ class Runner:
             return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
-        if self._stopped():
-            return qik.cache.Result(code=130, log="", duration=0.0)
-        # Started outside the lock (workers spawn in parallel), then registered and the
-        # stop flag looked at again under it: stop() sets the flag before it takes the
-        # lock, so a child is either in its list or sees the flag here, never neither.
-        proc = qik.run.spawn.shell(r.exec, cwd=self.root, env=env)
+        # Started and registered under the lock, after one more look at the stop flag:
+        # stop() sets the flag before it takes the lock, so a child is either in its list
+        # or never started; none is left behind by a run that exits right after stopping.
+        # (A spawn takes under a millisecond: workers queue for it only that long.)
         with self._procs_lock:
+            if self._stopped():
+                return qik.cache.Result(code=130, log="", duration=0.0)
+            proc = qik.run.spawn.shell(r.exec, cwd=self.root, env=env)
             self._procs[proc.pid] = proc
-            stopped = self._stopped()
         self._reaper.add(proc.pid)
-        if stopped:
-            _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
         try:
             assert proc.stdout is not None
             for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
@@ -333,6 +331,16 @@ class Runner:
                     self.console.finished(o)
                     skip(d, why)
 
+        def finish(name: str, o: Outcome) -> None:
+            outcomes[name] = o
+            if o.code or o.status == "skipped":
+                skip(name, f"{name} failed" if o.code else f"{name} was skipped")
+                return
+            for d in down[name]:
+                waiting[d] -= 1
+                if waiting[d] == 0 and d not in outcomes:
+                    ready.append(d)
+
         aware = qik.interrupt.signals().aware.is_set()
         qik.interrupt.signals().aware.set()  # from here on, signals only set events: this loop polls them
         try:
@@ -346,9 +354,7 @@ class Runner:
                         continue
                     hit = self._memo_hit(name) if name in self.memo_hits else self.replay_local(g.runnables[name])
                     if isinstance(hit, Outcome):
-                        fut: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
-                        fut.set_result(hit)  # handled below like a worker's result
-                        futures[fut] = name
+                        finish(name, hit)  # replayed here: what it unblocks is ready at once
                     else:
                         r = g.runnables[name]
                         futures[pool.submit(lambda r=r, hit=hit: self.process(r, hit))] = name  # type: ignore[misc]
@@ -358,15 +364,7 @@ class Runner:
                 self.console.tick()
                 for fut in sorted(done, key=lambda f: futures[f]):
                     name = futures.pop(fut)
-                    o = fut.result()
-                    outcomes[name] = o
-                    if o.code or o.status == "skipped":
-                        skip(name, f"{name} failed" if o.code else f"{name} was skipped")
-                        continue
-                    for d in down[name]:
-                        waiting[d] -= 1
-                        if waiting[d] == 0 and d not in outcomes:
-                            ready.append(d)
+                    finish(name, fut.result())
         finally:
             if not aware:
                 qik.interrupt.signals().aware.clear()
