@@ -110,8 +110,6 @@ def _select(rt: Any) -> tuple[Any, dict[str, Any]]:
     them does not compute every key a second time.
     """
     import qik.cache
-    import qik.commands.shard
-    import qik.commands.since
     import qik.fingerprint
     import qik.model.graph
 
@@ -127,6 +125,8 @@ def _select(rt: Any) -> tuple[Any, dict[str, Any]]:
         qik.cache.load(name)  # an unknown cache fails here, before anything runs
     status: dict[str, Any] = {}
     if rt.since:
+        import qik.commands.since
+
         graph = qik.commands.since.select(graph, rt.since, isolated=rt.isolated)
     if rt.cache_status:
         # Every runnable the run would touch counts (hidden upstream ones too), as upstream
@@ -136,6 +136,8 @@ def _select(rt: Any) -> tuple[Any, dict[str, Any]]:
         keep = [n for n in graph.order if _STATE[status[n].state] == rt.cache_status]
         graph = qik.model.graph.restrict(graph, keep, isolated=rt.isolated)
     if rt.shard:
+        import qik.commands.shard
+
         graph = qik.commands.shard.select(graph, rt.shard, isolated=rt.isolated)
     return graph, status
 

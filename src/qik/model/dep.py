@@ -80,15 +80,23 @@ class Dep(msgspec.Struct, frozen=True, dict=True):
         return self.globs
 
 
+#: Per dependency class: 0 never memo-safe, 1 safe, 2 safe unless a plugin's factory made it.
+_SAFE_TYPES: dict[type, int] = {}
+
+
 def is_memo_safe(dep: Dep) -> bool:
     """Whether the run memo may trust ``dep`` (see :attr:`Dep.memo_safe`): its own class
     says so, and it is not one of qik's types filled in by a plugin's factory."""
     cls = type(dep)
-    if vars(cls).get("memo_safe") is not True:
-        return False
-    import qik.model.runnable
+    safe = _SAFE_TYPES.get(cls)
+    if safe is None:
+        own = vars(cls).get("memo_safe") is True
+        safe = _SAFE_TYPES[cls] = 0 if not own else 2 if cls.__module__.startswith("qik.model.") else 1
+    if safe == 2:
+        import qik.model.runnable
 
-    return not qik.model.runnable.is_plugin_made(dep) or not cls.__module__.startswith("qik.model.")
+        return not qik.model.runnable.is_plugin_made(dep)
+    return safe == 1
 
 
 class Glob(Dep, frozen=True):

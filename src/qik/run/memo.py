@@ -153,10 +153,6 @@ def _strs(v: Any) -> bool:
     return isinstance(v, list) and (not v or set(map(type, v)) == {str})
 
 
-def _ints(v: Any, bound: int) -> bool:
-    return isinstance(v, list) and (not v or (set(map(type, v)) == {int} and min(v) >= 0 and max(v) < bound))
-
-
 _MAX_BYTES = 256 << 20  # a memo this large is not one qik wrote
 
 
@@ -405,37 +401,55 @@ class Hit:
 
 
 
+_DETAIL: Any = None
+
+
+def _detail_type() -> Any:
+    """The detail file's schema (msgspec checks the types while it decodes, in C)."""
+    global _DETAIL
+    if _DETAIL is None:
+        from typing import Annotated
+
+        import msgspec
+
+        index = Annotated[int, msgspec.Meta(ge=0)]
+        _DETAIL = msgspec.defstruct(  # real types, not the strings annotations are here
+            "Detail",
+            [
+                ("digest", str),
+                ("stats", list[int]),
+                ("always", list[index]),  # type: ignore[valid-type]
+                ("rows", list[tuple[list[index], list[str]]]),  # type: ignore[valid-type]
+                ("files", list[str]),
+            ],
+            forbid_unknown_fields=True,
+        )
+    return _DETAIL
+
+
 def _detail(root: str, key: str, memo: dict[str, Any]) -> dict[str, Any] | None:
     """The memo's detail file, if it is well-formed and belongs to this memo; its stats
     made 4-tuples (None for a path that must not exist)."""
-    import msgspec  # the normal path has it: twice as fast as json here
+    import msgspec  # the normal path has it
 
     data = _bytes(_detail_name(root, key))
     if data is None or blake2b(data, digest_size=16).hexdigest() != memo["detail"]:
         return None  # missing, or not the file this memo was written with
     try:
-        d = msgspec.json.decode(data)
+        d = msgspec.json.decode(data, type=_detail_type())
     except (msgspec.DecodeError, RecursionError):
         return None
     n = len(memo["paths"])
-    if not isinstance(d, dict) or d.get("digest") != memo["digest"]:
+    if d.digest != memo["digest"] or len(d.stats) != 4 * n or len(d.rows) != len(memo["rows"]):
         return None
-    flat: Any = d.get("stats")
-    rows: Any = d.get("rows")
-    files: Any = d.get("files")
-    if not isinstance(flat, list) or len(flat) != 4 * n or (flat and set(map(type, flat)) != {int}):
+    if flat_digest(d.stats) != memo["digest"] or (d.always and max(d.always) >= n):
         return None
-    if flat_digest(flat) != memo["digest"] or not _ints(d.get("always"), n):
+    if any(indices and max(indices) >= n for indices, _ in d.rows):
         return None
-    stats = [None if t == _MISSING else t for t in zip(*[iter(flat)] * 4, strict=True)]
-    if not isinstance(rows, list) or len(rows) != len(memo["rows"]):
+    if listing_digest(d.files) != memo["universe"]:
         return None
-    if not all(isinstance(r, list) and len(r) == 2 and _ints(r[0], n) and _strs(r[1]) for r in rows):
-        return None
-    if not _strs(files) or listing_digest(files) != memo["universe"]:
-        return None
-    d["stats"] = stats
-    return d  # type: ignore[no-any-return]
+    stats = [None if t == _MISSING else t for t in zip(*[iter(d.stats)] * 4, strict=True)]
+    return {"stats": stats, "always": d.always, "rows": d.rows, "files": d.files}
 
 
 def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, Hit]:
