@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -49,8 +50,8 @@ class Reaper:
                         start_new_session=True,
                     )
                 assert self._proc.stdin is not None
-                self._proc.stdin.write(line.encode())
-                self._proc.stdin.flush()
+                # One write(2) of a line shorter than PIPE_BUF: atomic, nothing buffered.
+                os.write(self._proc.stdin.fileno(), line.encode())
             except OSError:
                 self._off = True  # no watchdog: children are still ended on every normal exit
 

@@ -24,6 +24,7 @@ import msgspec
 import qik.cache
 import qik.conf
 import qik.decision
+import qik.errors
 import qik.fingerprint
 import qik.globs
 import qik.interrupt
@@ -285,6 +286,33 @@ class Runner:
         self.console.finished(o)
         return o
 
+    def _prehash(self) -> None:
+        """Digest, here and before any worker starts, the input files of every runnable
+        that was never stored (a cold run's), so workers find their digests memoized.
+        Read by two workers while the other holds the GIL, each small file waited for
+        it three times (open, read, close): 10,000 files took 2.4 s of worker time in a
+        cold run at 500x20, against 0.1 s read here in one loop. Runnables that were
+        stored before are left to the workers (their files are mostly unchanged: a stat)."""
+        g = self.graph
+        files: set[str] = set()
+        for name in g.order:
+            r = g.runnables[name]
+            if name in self.memo_hits or r.error or type(r).inputs is not qik.model.runnable.Runnable.inputs:
+                continue
+            cache = qik.cache.load(r.cache)
+            if not isinstance(cache, qik.cache.Layered) or os.path.isdir(f"{cache.layer.root}/{r.slug}"):
+                continue
+            try:
+                for pattern in r.globs:
+                    files.update(self.fp.glob(pattern))
+            except qik.errors.QikError:
+                continue  # the worker meets it again, with the runnable's name
+        ordered = sorted(files)
+        for i in range(0, len(ordered), 256):
+            if self._stopped():
+                return
+            self.fp.digests(ordered[i : i + 256])
+
     def replay_local(self, r: qik.model.runnable.Runnable) -> Outcome | Missed | None:
         """Replay a hit of the local or repo cache on the scheduling thread, where it costs
         less than a hand-off to a worker. On a miss, what was decided (a worker runs the
@@ -344,6 +372,7 @@ class Runner:
         aware = qik.interrupt.signals().aware.is_set()
         qik.interrupt.signals().aware.set()  # from here on, signals only set events: this loop polls them
         try:
+            self._prehash()
             while ready or futures:
                 if qik.interrupt.signals().stop.is_set() and (not futures or self._stopping()):
                     break  # children are gone, or stuck workers are abandoned

@@ -1,5 +1,6 @@
-"""The command shell as the runner starts it (qik.run.spawn): with posix_spawn it must be
-the child Popen made, and be waited for like one."""
+"""What a cold run does once per runnable (issue 17): the command shell as the runner starts
+it (qik.run.spawn: with posix_spawn it must be the child Popen made, and be waited for
+like one), and the input files digested before the workers start (Runner._prehash)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,34 @@ def test_a_run_gets_the_same_results_through_either_spawn(qik_project: Project) 
     for res in (top, sub):
         assert res.code == 1 and f"{p.root}\n" in res.out and "\na\ny\n" in res.out.replace("│ ", "")
         assert "b (exit 5)" in res.err
+
+
+def test_a_cold_run_reads_never_stored_inputs_before_the_workers_start(qik_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runner._prehash digests the inputs of every runnable never stored, on the scheduling
+    thread; a stored runnable's files are left to its worker (they are mostly a stat)."""
+    import qik.conf
+    import qik.fingerprint
+    import qik.model.ctx
+    import qik.model.graph
+    import qik.project.plugins
+    import qik.run.console
+    import qik.run.runner
+    from qik.session import Session
+
+    p = qik_project
+    p.write("qik.toml", '[commands.a]\nexec = "true"\ndeps = ["src/a/**"]\n\n[commands.b]\nexec = "true"\ndeps = ["src/b/**"]\n')
+    for name in ("a/1.txt", "a/2.txt", "b/1.txt"):
+        p.write(f"src/{name}", name)
+    p.commit()
+    assert p.qik("b").ok  # b is stored; a never was
+    p.write("src/b/1.txt", "changed")  # would be read if it were prehashed
+    read: list[str] = []
+    real = qik.fingerprint.file_digest
+    monkeypatch.setattr(qik.fingerprint, "file_digest", lambda path, size=1 << 20: read.append(path) or real(path, size))
+    with Session(p.root, plugins=qik.project.plugins.Selection(autoload=False)):
+        qik.conf.project()
+        qik.model.ctx.configure()
+        graph = qik.model.graph.select()
+        runner = qik.run.runner.Runner(graph, workers=1, console=qik.run.console.Console())
+        runner._prehash()
+    assert sorted(os.path.relpath(x, p.root) for x in read) == ["src/a/1.txt", "src/a/2.txt"]
