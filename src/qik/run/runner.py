@@ -87,6 +87,7 @@ class Runner:
         self._reaper = Reaper()
         self._procs: dict[int, qik.run.spawn.Child] = {}
         self._procs_lock = threading.Lock()
+        self._spawning = 0  # children being started outside the lock (see _execute)
         self._worker_ids: dict[int, int] = {}
         self.out_dir = qik.conf.priv_work_dir() / "out"
 
@@ -118,16 +119,27 @@ class Runner:
             return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
-        # Started and registered under the lock, after one more look at the stop flag:
-        # stop() sets the flag before it takes the lock, so a child is either in its list
-        # or never started; none is left behind by a run that exits right after stopping.
-        # (A spawn takes under a millisecond: workers queue for it only that long.)
+        # Workers spawn in parallel, outside the lock, counted in _spawning: the stop flag
+        # is looked at under the lock before (no spawn once stopping) and after (a child
+        # started as the run was stopping is killed at once), and a stopped run waits for
+        # _spawning to reach 0 before its last sweep (_settle), so no child started around
+        # a Ctrl-C outlives the run.
         with self._procs_lock:
             if self._stopped():
                 return qik.cache.Result(code=130, log="", duration=0.0)
+            self._spawning += 1
+        proc: qik.run.spawn.Child | None = None
+        try:
             proc = qik.run.spawn.shell(r.exec, cwd=self.root, env=env)
-            self._procs[proc.pid] = proc
+        finally:
+            with self._procs_lock:
+                self._spawning -= 1
+                if proc is not None:
+                    self._procs[proc.pid] = proc
+                stopped = self._stopped()
         self._reaper.add(proc.pid)
+        if stopped:
+            _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
         try:
             assert proc.stdout is not None
             for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr,attr-defined]
@@ -397,6 +409,8 @@ class Runner:
         finally:
             if not aware:
                 qik.interrupt.signals().aware.clear()
+            if self._stopped():
+                self._settle()
             self._reaper.close()
             with contextlib.suppress(OSError):
                 self.fp.save()
@@ -414,6 +428,17 @@ class Runner:
             self._signal_all(signal.SIGKILL)
             self._abandon_at = now + 0.5
         return self._abandon_at is not None and now >= self._abandon_at
+
+    def _settle(self) -> None:
+        """After stopping: wait (briefly) for spawns in flight, then SIGKILL every group
+        still registered, so a child started as the run stopped does not outlive it."""
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            with self._procs_lock:
+                if not self._spawning:
+                    break
+            time.sleep(0.002)
+        self._signal_all(signal.SIGKILL)
 
     def _signal_all(self, sig: int) -> None:
         with self._procs_lock:
