@@ -17,9 +17,28 @@ def main(argv: list[str] | None = None) -> None:
     if argv is not None:
         _main(argv)
     try:
-        _main(sys.argv[1:])
+        try:
+            _main(sys.argv[1:])
+        except KeyboardInterrupt:  # before qik's handlers are in place (the imports), or after
+            _interrupted()
+        except RuntimeError as exc:  # Python 3.11 wraps one raised in a class's __set_name__
+            if not isinstance(exc.__cause__, KeyboardInterrupt):
+                raise
+            _interrupted()
     except SystemExit as exc:
         _exit(exc)
+
+
+def _interrupted() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while the process ends
+    try:
+        sys.stderr.write("qik: interrupted\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+    sys.exit(130)
 
 
 def _main(args: list[str]) -> None:
@@ -48,14 +67,19 @@ def _exit(exc: SystemExit) -> None:
         t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()
     ):
         raise exc
-    import atexit
+    try:
+        import atexit
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe, as at a normal exit
-            code = code or 1
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is None:  # started with the descriptor closed (>&-)
+                continue
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed or broken pipe, as at a normal exit
+                code = code or 1
+    except KeyboardInterrupt:  # Ctrl-C while ending: end now
+        code = 130
     os._exit(code or 0)
 
 
@@ -123,6 +147,8 @@ def _stored_help(prog: str, args: list[str]) -> bool:
 
     if qik.__version__ != qik._help.VERSION or _columns() < 80:
         return False
+    if sys.stdout is None:  # started with stdout closed (>&-): nothing to print to
+        return True
     if args == ["--version"]:
         text = f"qik, version {qik.__version__}\n"
     else:

@@ -27,6 +27,10 @@ def warn(msg: str, *, key: str | None = None) -> None:
             return
         seen.add(k)
         shown.append(msg)
+    try:  # noqa: SIM105 - what stdout holds goes first (the console flushes it every 50 ms)
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError):  # closed, broken or None
+        pass
     sys.stderr.write(f"qik: warning: {msg}\n")
     sys.stderr.flush()
 

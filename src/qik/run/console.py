@@ -95,6 +95,9 @@ class Console:
         self.stream = stream
         self.out: IO[str] = sys.stderr if json else sys.stdout
         self.err: IO[str] = sys.stderr
+        if self.out is None or self.err is None:  # started with stdout or stderr closed (>&-)
+            sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+            self.out, self.err = self.out or sink, self.err or sink
         self.tty = progress and self.err.isatty() and os.environ.get("TERM") != "dumb"
         self.color = self.tty and "NO_COLOR" not in os.environ
         self._lock = threading.RLock()
@@ -119,6 +122,8 @@ class Console:
                 self.err.write("\r\x1b[K")
                 self.err.flush()
                 self._status = ""
+            if stream is not self.out:
+                self.out.flush()  # lines held for stdout go first (2>&1 keeps the order)
             stream.write(text)
             # Flushed at once on a terminal; into a pipe or a file at most every 50 ms (a
             # warm run reports 1,000 lines), and always by end().

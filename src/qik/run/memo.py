@@ -149,6 +149,17 @@ _ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GIT_DIR", "GIT_WORK_TREE", "
 # universe), to tell which runnables a change cannot have touched.
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (JSON can hold a lone surrogate; no log has one)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _strs(v: Any) -> bool:
     return isinstance(v, list) and (not v or set(map(type, v)) == {str})
 
@@ -212,6 +223,9 @@ def _valid(m: Any, key: str) -> bool:
             and type(row[2]) is str
             and type(row[3]) is str
             and type(row[4]) in (int, float)
+            and 0 <= row[4] < 1e9  # a duration in seconds (NaN fails too)
+            and _utf8(row[0])
+            and _utf8(row[3])  # what the console prints must encode
             and isinstance(row[5], dict)
             and all(type(k) is str and type(v) is str for k, v in row[5].items())
         ):
