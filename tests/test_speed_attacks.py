@@ -118,6 +118,29 @@ def test_a_memo_log_that_is_not_encodable_is_ignored(qik_project: Project) -> No
     assert res.ok and "2 cached" in summary(res)
 
 
+def test_a_memo_glob_outside_the_project_is_not_walked(qik_project: Project) -> None:
+    """A row's artifact glob is checked like check_artifact checks one: a forged
+    ``../outside/**`` (with the digest of what it matches) makes the memo invalid, so the
+    fast path neither walks outside the project nor replays on its word."""
+    import qik.globs
+
+    p = qik_project
+    project(p)
+    outside = p.root.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "f.txt").write_text("x")
+    warm(p)
+    memo_file, _ = memo_files(p)
+    memo = json.loads(memo_file.read_text())
+    pattern = "../outside/**"
+    found = sorted(qik.globs.fs_glob(str(p.root), pattern))
+    memo["rows"][0][5] = {pattern: qik.run.memo.listing_digest(found)}
+    memo_file.write_text(json.dumps(memo))
+    res = p.qik(env=TRACE)
+    assert res.ok and not fast(res), res.err
+    assert "2 cached" in summary(res)
+
+
 @pytest.mark.parametrize(
     "damage",
     [

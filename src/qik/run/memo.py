@@ -149,6 +149,12 @@ _ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GIT_DIR", "GIT_WORK_TREE", "
 # universe), to tell which runnables a change cannot have touched.
 
 
+def _inside(pattern: str) -> bool:
+    """An artifact glob as qik.model.cmd.check_artifact allows it: inside the project (a
+    forged one like ``../../**`` would have the fast path walk the file system)."""
+    return bool(pattern.strip("/")) and pattern[:1] != "/" and ".." not in pattern.split("/")
+
+
 def _utf8(text: str) -> bool:
     """Whether ``text`` encodes as UTF-8 (JSON can hold a lone surrogate; no log has one)."""
     if text.isascii():
@@ -227,7 +233,7 @@ def _valid(m: Any, key: str) -> bool:
             and _utf8(row[0])
             and _utf8(row[3])  # what the console prints must encode
             and isinstance(row[5], dict)
-            and all(type(k) is str and type(v) is str for k, v in row[5].items())
+            and all(type(k) is str and type(v) is str and _inside(k) for k, v in row[5].items())
         ):
             return False
     return True
