@@ -110,3 +110,4 @@ def test_a_cold_run_reads_never_stored_inputs_before_the_workers_start(qik_proje
         runner = qik.run.runner.Runner(graph, workers=1, console=qik.run.console.Console())
         runner._prehash()
     assert sorted(os.path.relpath(x, p.root) for x in read) == ["src/a/1.txt", "src/a/2.txt"]
+    assert runner._unstored == {"a"}  # replay_local leaves a's key to a worker: a sure miss

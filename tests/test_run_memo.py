@@ -122,6 +122,20 @@ def test_a_deleted_input_reruns(qik_project: Project) -> None:
     assert p.read("out/a.txt") == "a1\n"
 
 
+def test_a_partial_run_stats_and_lists_once(qik_project: Project, tmp_path: pathlib.Path) -> None:
+    """When the fast path sees a change, the normal path starts from its stats and git's
+    listing: one ``git ls-files`` per run, though both paths need the universe."""
+    p = qik_project
+    project(p)
+    warm(p)
+    p.write("src/a/1.txt", "a2\n")
+    trace = tmp_path / "git-trace"
+    res = p.qik(env={"GIT_TRACE": str(trace)})
+    assert res.ok and "1 cached, 1 ran" in summary(res), res.err
+    assert p.read("out/a.txt") == "a2\n"
+    assert trace.read_text().count("ls-files") == 1, trace.read_text()
+
+
 def test_a_same_size_edit_in_the_same_second_as_the_memo_is_seen(qik_project: Project) -> None:
     """The racy case: the file is edited right after the run that wrote the memo, keeping its
     size; the memo never trusted a stat that fresh."""

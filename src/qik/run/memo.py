@@ -419,8 +419,6 @@ class Hit:
         self.key, self.cache, self.log, self.duration, self.stats, self.globbed = key, cache, log, duration, stats, globbed
 
 
-
-
 _DETAIL: Any = None
 
 
@@ -516,33 +514,21 @@ def _detail_name(root: str, key: str) -> str:
     return _file(root, key) + ".detail"
 
 
-#: What of :func:`memo_safe` cannot change during a run, per runnable (by id; the
-#: runnable is kept alive with it, so the id is not reused).
-_static: dict[int, tuple[Runnable, bool]] = {}
-
-
 def memo_safe(r: Runnable) -> bool:
     """Whether a runnable's key depends only on what the memo records: its files, its
     config, its upstream artifacts, and the venv's stamp for pydist versions."""
-    found = _static.get(id(r))
-    if found is None or found[0] is not r:
-        found = _static[id(r)] = (r, _static_safe(r))
-    if not found[1]:
+    from qik.model.dep import is_memo_safe
+    from qik.model.runnable import Runnable, is_plugin_made
+
+    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs or is_plugin_made(r):
+        return False
+    if not all(is_memo_safe(d) for d in r.deps):  # a verdict per class (is_memo_safe)
         return False
     if r.pydists:  # the venv's stamp may appear or change while the run installs it
         venv = r.resolved_venv
         if venv is None or venv.memo_stamp() is None:
             return False
     return True
-
-
-def _static_safe(r: Runnable) -> bool:
-    from qik.model.dep import is_memo_safe
-    from qik.model.runnable import Runnable, is_plugin_made
-
-    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs or is_plugin_made(r):
-        return False
-    return all(is_memo_safe(d) for d in r.deps)
 
 
 # ---- writing ----

@@ -88,6 +88,7 @@ class Runner:
         self._procs: dict[int, qik.run.spawn.Child] = {}
         self._procs_lock = threading.Lock()
         self._spawning = 0  # children being started outside the lock (see _execute)
+        self._unstored: set[str] = set()  # runnables never stored, by _prehash
         self._worker_ids: dict[int, int] = {}
         self.out_dir = qik.conf.priv_work_dir() / "out"
 
@@ -299,20 +300,23 @@ class Runner:
         return o
 
     def _prehash(self) -> None:
-        """Digest, here and before any worker starts, the input files of every runnable
-        that was never stored (a cold run's), so workers find their digests memoized.
-        Read by two workers while the other holds the GIL, each small file waited for
-        it three times (open, read, close): 10,000 files took 2.4 s of worker time in a
-        cold run at 500x20, against 0.1 s read here in one loop. Runnables that were
-        stored before are left to the workers (their files are mostly unchanged: a stat)."""
+        """Find the runnables never stored (a sure miss: their cache has no folder for
+        them), and digest their input files here, before any worker starts, so workers
+        find the digests memoized. Read by two workers while the other held the GIL, each
+        small file waited for it three times (open, read, close): 10,000 files took 2.4 s
+        of worker time in a cold run at 500x20, against 0.1 s read here in one loop.
+        Runnables stored before are left to the workers (their files are mostly a stat)."""
         g = self.graph
         files: set[str] = set()
         for name in g.order:
             r = g.runnables[name]
-            if name in self.memo_hits or r.error or type(r).inputs is not qik.model.runnable.Runnable.inputs:
+            if name in self.memo_hits:
                 continue
             cache = qik.cache.load(r.cache)
             if not isinstance(cache, qik.cache.Layered) or os.path.isdir(f"{cache.layer.root}/{r.slug}"):
+                continue
+            self._unstored.add(name)
+            if r.error or type(r).inputs is not qik.model.runnable.Runnable.inputs:
                 continue
             try:
                 for pattern in r.globs:
@@ -332,9 +336,9 @@ class Runner:
         cache = qik.cache.load(r.cache)
         if self.force or self._stopped() or cache.remote or isinstance(cache, qik.cache.Uncached):
             return None
-        if isinstance(cache, qik.cache.Layered) and not os.path.isdir(f"{cache.layer.root}/{r.slug}"):
-            # Never stored: a sure miss. Reading its new inputs here would hold up scheduling
-            # (each read waits for the GIL the busy workers hold); a worker does it.
+        if r.name in self._unstored:
+            # Never stored (_prehash looked): a sure miss. Its key is left to a worker, not
+            # computed here, where it would hold up scheduling.
             return None
         inputs = r.inputs(self.fp)
         d, entry = qik.decision.decide(r, self.fp, inputs=inputs, fetch=True, explain=self.explain)
