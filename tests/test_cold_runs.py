@@ -5,6 +5,7 @@ like one), and the input files digested before the workers start (Runner._prehas
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import subprocess
 import threading
@@ -28,6 +29,18 @@ def test_in_the_own_directory_it_is_spawned_elsewhere_popen() -> None:
     assert isinstance(run("true")[2], qik.run.spawn.Spawned)
     code, out, child = run("pwd", cwd="/")
     assert isinstance(child, subprocess.Popen) and out == "/\n" and code == 0
+
+
+def test_the_child_runs_in_its_cwd_after_the_process_changed_directory(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the process is, is looked at for each child (a plugin's code may chdir)."""
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    monkeypatch.chdir(here)
+    assert run("pwd", cwd=str(here))[1] == f"{here}\n"
+    monkeypatch.chdir(there)
+    code, out, child = run("pwd", cwd=str(here))
+    assert out == f"{here}\n" and isinstance(child, subprocess.Popen)
 
 
 def test_the_child_is_what_popen_makes() -> None:

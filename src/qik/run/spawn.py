@@ -121,15 +121,10 @@ def shell(command: str, *, cwd: str, env: dict[str, str]) -> Child:
     )
 
 
-_SAME: dict[str, bool] = {}  # qik never changes its working directory
-
-
 def _same_dir(cwd: str) -> bool:
-    same = _SAME.get(cwd)
-    if same is None:
-        try:
-            same = os.path.samestat(os.stat("."), os.stat(cwd))
-        except OSError:
-            return False
-        _SAME[cwd] = same
-    return same
+    """Whether ``cwd`` is the process's working directory now (two stats; not kept: a
+    plugin's in-process code may change directory)."""
+    try:
+        return os.path.samestat(os.stat("."), os.stat(cwd))
+    except OSError:
+        return False
