@@ -28,7 +28,7 @@ def setup(p: Project, extra: str = "") -> None:
 
 def entries(p: Project) -> dict[str, pathlib.Path]:
     """runnable -> its manifest, in the local cache."""
-    return {m.parent.parent.name: m for m in p.path("._qik/cache").glob("*/*/manifest.json")}
+    return {m.parent.name: m for m in p.path("._qik/cache").glob("*/*.json")}
 
 
 def test_stats_counts_entries_and_bytes(qik_project: Project) -> None:
@@ -104,3 +104,65 @@ def test_bad_bound_is_a_config_error(qik_project: Project) -> None:
     setup(p, '[caches.local]\ntype = "local"\nmax-age = "forever"\n')
     res = p.qik()
     assert res.code == 2 and "$.caches.local" in res.err and 'Invalid age "forever"' in res.err, res.text
+
+
+def test_an_entry_without_artifacts_is_one_file(qik_project: Project) -> None:
+    """A result with no artifacts is its manifest alone (no folder per entry); one with
+    artifacts keeps its blobs in ``<key>/blobs/`` beside ``<key>.json``."""
+    p = qik_project
+    setup(p, '[commands.plain]\nexec = "echo plain"\ndeps = ["src/**"]\n')
+    assert p.qik().ok
+    plain = sorted(x.name for x in p.path("._qik/cache/plain").iterdir())
+    assert len(plain) == 1 and plain[0].endswith(".json"), plain
+    (key,) = (x for x in p.path("._qik/cache/a").iterdir() if x.is_dir())
+    assert sorted(x.name for x in p.path("._qik/cache/a").iterdir()) == [key.name, key.name + ".json"]
+    assert [x.parent.name for x in key.rglob("*") if x.is_file()] == ["blobs"]
+    assert "4 cached" in p.qik().err
+
+
+def test_prune_knows_every_layout_and_leftover(tmp_path: pathlib.Path) -> None:
+    """Flat entries (with or without blobs), folder entries (plugin-guide caches), blobs whose
+    manifest never came (a crash) and a cut-short manifest write: each is one entry, sized
+    whole, removed whole, least recently used first; fresh leftovers are left alone."""
+    from qik.cache.prune import entries as listed
+    from qik.cache.prune import prune_dir
+
+    root = tmp_path / "cache"
+    now = time.time()
+
+    def put(rel: str, size: int, age: float) -> pathlib.Path:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+        os.utime(path, (now - age, now - age))
+        return path
+
+    put("r1/k1.json", 100, 50)  # flat, no artifacts
+    put("r1/k2/blobs/d", 1000, 0)
+    put("r1/k2.json", 100, 40)  # flat, with blobs
+    put("r2/k3/manifest.json", 100, 30)  # folder layout
+    put("r2/k3/blobs/d", 500, 30)
+    crashed = put("r2/k4/blobs/d", 700, 0).parent.parent  # blobs, no manifest
+    os.utime(crashed, (now - 7200, now - 7200))
+    fresh = put("r2/k5/blobs/d", 700, 0).parent.parent  # being written now
+    put("r3/.k6.json.1.2.qik-tmp", 10, 7200)  # a manifest write cut short
+    put("r3/.k7.json.1.2.qik-tmp", 10, 10)  # one going on
+
+    found = {e.path.relative_to(root).as_posix(): e for e in listed(root)}
+    assert {k: (e.size, e.complete) for k, e in found.items()} == {
+        "r1/k1.json": (100, True),
+        "r1/k2.json": (1100, True),
+        "r2/k3": (600, True),
+        "r2/k4": (700, False),
+        "r2/k5": (700, False),
+        "r3/.k6.json.1.2.qik-tmp": (10, False),
+        "r3/.k7.json.1.2.qik-tmp": (10, False),
+    }
+    removed = prune_dir(root, max_size=800, now=now)
+    gone = sorted(e.path.relative_to(root).as_posix() for e in removed)
+    # 800 bytes keep the most recently used: k3 (600, 30 s) and k2 does not fit after it.
+    assert gone == ["r1/k1.json", "r1/k2.json", "r2/k4", "r3/.k6.json.1.2.qik-tmp"], gone
+    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert left == ["r2/k3/blobs/d", "r2/k3/manifest.json", "r2/k5/blobs/d", "r3/.k7.json.1.2.qik-tmp"], left
+    assert not (root / "r1").exists()  # the runnable's folder, once empty
+    assert fresh.exists()

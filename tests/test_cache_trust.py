@@ -55,7 +55,8 @@ def remote_manifest(remote: pathlib.Path) -> tuple[pathlib.Path, dict]:
 
 
 def local_entry(p: Project) -> pathlib.Path:
-    (entry,) = p.path("._qik/cache/build").iterdir()
+    """The folder of the local entry's blobs (its manifest is ``<key>.json`` beside it)."""
+    (entry,) = (e for e in p.path("._qik/cache/build").iterdir() if e.is_dir())
     return entry
 
 
@@ -107,7 +108,7 @@ def test_a_remote_entry_writes_only_its_runnables_artifacts(
     assert sorted(x.name for x in p.path("out").iterdir()) == ["all.txt"]
     assert "Traceback" not in res.text
     # The fetched entry never entered the local layer.
-    assert not any(p.path("._qik/cache/build").glob("*/manifest.json")) or "1 cached" in p.qik().err
+    assert not any(p.path("._qik/cache/build").glob("*.json")) or "1 cached" in p.qik().err
 
 
 def test_qik_state_is_protected_but_artifacts_folders_are_not(qik_project: Project, tmp_path: pathlib.Path) -> None:
@@ -257,11 +258,12 @@ def test_a_damaged_local_entry_is_never_restored(qik_project: Project, damage: s
     assert p.qik().ok
     entry = local_entry(p)
     (blob,) = (entry / "blobs").iterdir()
+    manifest = entry.with_name(entry.name + ".json")
     if damage == "truncate-manifest":
-        data = (entry / "manifest.json").read_bytes()
-        (entry / "manifest.json").write_bytes(data[: len(data) // 2])
+        data = manifest.read_bytes()
+        manifest.write_bytes(data[: len(data) // 2])
     elif damage == "garble-manifest":
-        (entry / "manifest.json").write_bytes(b"\x00\xff not json")
+        manifest.write_bytes(b"\x00\xff not json")
     blob.write_bytes(blob.read_bytes()[:2])  # the blob is damaged in every case
     for _ in range(3):  # a miss, a fresh store (never reusing the damaged blob), then hits
         shutil.rmtree(p.path("out"))
@@ -303,7 +305,7 @@ def test_kill_while_fetching_leaves_a_miss(qik_project: Project, tmp_path: pathl
     assert hook.exists(), proc.communicate(timeout=5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not list(p.path("._qik/cache").glob("build/*/manifest.json"))  # blobs only: a miss
+    assert not list(p.path("._qik/cache").glob("build/*.json"))  # blobs only: a miss
     res = p.qik()
     assert res.ok and "1 cached" in res.err, res.text
 

@@ -60,6 +60,9 @@ def test_guide_plugin_end_to_end(plug: Project, tmp_path: pathlib.Path) -> None:
     assert plug.read("out/greet.txt") == "marker=m1\n"  # the venv's environ
     assert "set up default" in first.out  # the venv's injected runnable
     assert any((tmp_path / "remote").iterdir())  # post_set uploaded
+    # The guide's post_set uploads base_path: a folder holding the manifest (and blobs/).
+    uploaded = [d for d in (tmp_path / "remote").iterdir() if d.name.startswith("greet-")]
+    assert uploaded and all((d / "manifest.json").is_file() for d in uploaded), uploaded
     # Lose everything local: hits now come from the "remote".
     shutil.rmtree(plug.path("._qik"))
     shutil.rmtree(plug.path("out"))

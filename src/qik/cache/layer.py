@@ -1,5 +1,12 @@
-"""The local layer: entries on this machine, ``<root>/<slug>/<key>/manifest.json`` and
-``blobs/<digest>``; and the scan of a runnable's artifacts in the working tree."""
+"""The local layer: entries on this machine, and the scan of a runnable's artifacts in the
+working tree.
+
+An entry is its manifest, ``<root>/<slug>/<key>.json``, written last; the blobs of its
+artifacts, if it has any, are ``<root>/<slug>/<key>/blobs/<digest>``. So a result without
+artifacts costs one file (a cold run creates a folder per runnable, not two per entry).
+Caches written as the plugin guide shows keep a folder per entry (``<key>/manifest.json``
+beside ``blobs/``), since their ``post_set`` uploads :meth:`qik.cache.Local.base_path`.
+"""
 
 from __future__ import annotations
 
@@ -20,18 +27,27 @@ from qik.cache.manifest import Manifest, Untrusted, decode
 if TYPE_CHECKING:
     from qik.model.runnable import Runnable
 
+#: The manifest of an entry kept as a folder (the plugin guide's layout).
+FOLDER_MANIFEST = "manifest.json"
+
 
 class Layer:
-    """Entries on this machine: ``<root>/<slug>/<key>/manifest.json`` and ``blobs/<digest>``."""
+    """Entries on this machine under ``root``: ``<slug>/<key>.json`` and, for an entry with
+    artifacts, ``<slug>/<key>/blobs/<digest>``. ``folder``: the manifest is
+    ``<slug>/<key>/manifest.json`` instead (caches with plugin-guide hooks)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, folder: bool = False) -> None:
         self.root = root
+        self.folder = folder
 
     def entry(self, slug: str, key: str) -> str:
+        """The folder of an entry's blobs (and, in the folder layout, of its manifest)."""
         return f"{self.root}/{slug}/{key}"
 
     def manifest_file(self, slug: str, key: str) -> str:
-        return f"{self.root}/{slug}/{key}/manifest.json"
+        if self.folder:
+            return f"{self.root}/{slug}/{key}/{FOLDER_MANIFEST}"
+        return f"{self.root}/{slug}/{key}.json"
 
     def blob(self, slug: str, key: str, digest: str) -> str:
         return f"{self.root}/{slug}/{key}/blobs/{digest}"
@@ -47,9 +63,15 @@ class Layer:
         files.write_atomic(self.manifest_file(slug, key), data)
 
     def remove(self, slug: str, key: str) -> None:
-        import shutil  # only here: a warm run does not load it
+        """Remove an entry in either layout: the manifest first (a reader then misses),
+        then the folder of its blobs."""
+        with contextlib.suppress(OSError):
+            os.unlink(f"{self.root}/{slug}/{key}.json")
+        folder = self.entry(slug, key)
+        if os.path.lexists(folder):
+            import shutil  # only here: a warm run does not load it
 
-        shutil.rmtree(self.entry(slug, key), ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def touch(self, slug: str, key: str) -> None:
         """Mark an entry used, for least-recently-used pruning."""
@@ -57,14 +79,15 @@ class Layer:
             os.utime(self.manifest_file(slug, key))
 
     def manifests(self, slug: str) -> list[Manifest]:
+        """The readable manifests of a runnable in either layout, most recently used first."""
         folder = f"{self.root}/{slug}"
         try:
-            keys = os.listdir(folder)
+            names = os.listdir(folder)
         except OSError:
             return []
         found = []
-        for key in keys:
-            path = f"{folder}/{key}/manifest.json"
+        for name in names:
+            path = f"{folder}/{name}" if name.endswith(".json") else f"{folder}/{name}/{FOLDER_MANIFEST}"
             try:
                 with open(path, "rb") as f:
                     m = decode(f.read())

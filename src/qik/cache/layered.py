@@ -111,7 +111,8 @@ class Layered(Cache):
         self.policy = policy or Policy()
         self.remote = remote is not None or self.hooks is not None
         self.state = State()
-        self.layer = Layer(str(qik.conf.priv_work_dir() / "cache"))
+        # A plugin-guide cache's post_set uploads Local.base_path: a folder per entry.
+        self.layer = Layer(str(qik.conf.priv_work_dir() / "cache"), folder=self.hooks is not None)
         self.root = str(qik.conf.root())
         self.real_root = os.path.realpath(self.root)
 

@@ -1,13 +1,15 @@
 """Bounding the local cache: sizes and ages, and pruning least recently used entries first.
 
-The local cache (``._qik/cache/<runnable>/<key>/``) is also the hot layer of every remote
-cache, so pruning it bounds the disk used by all of them. An entry's last use is its
-manifest's mtime, which a hit refreshes.
+The local cache (``._qik/cache/<runnable>/``: ``<key>.json``, and ``<key>/blobs/`` for an
+entry with artifacts; ``<key>/manifest.json`` for a plugin-guide cache) is also the hot layer
+of every remote cache, so pruning it bounds the disk used by all of them. An entry's last use
+is its manifest's mtime, which a hit refreshes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import re
 import time
@@ -51,13 +53,22 @@ def human(n: float) -> str:
 
 
 class Entry(msgspec.Struct, frozen=True):
+    #: What names the entry: its manifest (``<key>.json``), or its folder (``<key>/``) when
+    #: the manifest is inside it or missing.
     path: pathlib.Path
     size: int
     used: float  # last use (manifest mtime); the folder's mtime for a partial entry
     complete: bool
+    #: Everything the entry holds, the manifest first (removed in that order).
+    parts: tuple[pathlib.Path, ...] = ()
 
 
 def _size(path: pathlib.Path) -> int:
+    if not path.is_dir():
+        try:
+            return path.stat().st_size
+        except OSError:
+            return 0
     total = 0
     for p in path.rglob("*"):
         try:
@@ -68,20 +79,39 @@ def _size(path: pathlib.Path) -> int:
     return total
 
 
+def _entry(folder: pathlib.Path, key: str, names: set[str]) -> Entry:
+    flat, sub = folder / f"{key}.json", folder / key
+    parts = tuple(p for p, there in ((flat, f"{key}.json" in names), (sub, key in names)) if there)
+    size = sum(_size(p) for p in parts)
+    for manifest in (flat, sub / "manifest.json"):
+        try:
+            st = manifest.stat()
+        except OSError:
+            continue
+        return Entry(path=flat if manifest == flat else sub, size=size, used=st.st_mtime, complete=True, parts=parts)
+    try:
+        used = sub.stat().st_mtime  # blobs without a manifest: a write that crashed, or one going on
+    except OSError:
+        used = 0.0
+    return Entry(path=sub, size=size, used=used, complete=False, parts=parts)
+
+
 def entries(root: pathlib.Path) -> list[Entry]:
-    """The entries of a local cache folder, ``<root>/<runnable>/<key>/``."""
-    out = []
+    """The entries of a local cache folder, ``<root>/<runnable>/<key>.json`` with its
+    ``<key>/`` folder of blobs (or ``<key>/manifest.json``: the folder layout)."""
+    out: list[Entry] = []
     for runnable in sorted(root.iterdir()) if root.is_dir() else []:
-        for entry in sorted(runnable.iterdir()) if runnable.is_dir() else []:
-            if not entry.is_dir():
-                continue
-            manifest = entry / "manifest.json"
-            try:
-                st = manifest.stat()
-                used, complete = st.st_mtime, True
-            except OSError:
-                used, complete = entry.stat().st_mtime, False
-            out.append(Entry(path=entry, size=_size(entry), used=used, complete=complete))
+        try:
+            names = set(os.listdir(runnable)) if runnable.is_dir() else set()
+        except OSError:
+            continue
+        keys = {n[:-5] if n.endswith(".json") else n for n in names if not n.startswith(".")}
+        out.extend(_entry(runnable, key, names) for key in sorted(keys))
+        for name in sorted(n for n in names if n.startswith(".") and n.endswith(".qik-tmp")):
+            tmp = runnable / name  # a manifest whose write was cut short
+            with contextlib.suppress(OSError):
+                st = tmp.lstat()
+                out.append(Entry(path=tmp, size=st.st_size, used=st.st_mtime, complete=False, parts=(tmp,)))
     return out
 
 
@@ -106,7 +136,12 @@ def prune_dir(
     for e in doomed:
         import shutil  # only here: a warm run does not load it
 
-        shutil.rmtree(e.path, ignore_errors=True)
+        for part in e.parts:
+            if part.is_dir() and not part.is_symlink():
+                shutil.rmtree(part, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    part.unlink()
         with contextlib.suppress(OSError):
             e.path.parent.rmdir()  # the runnable's folder, once empty
     return doomed

@@ -1,6 +1,6 @@
 """``qik :cache stats|prune|clear``: the logic (meta.py only parses the arguments).
 
-The local cache (``._qik/cache/<runnable>/<key>/``) is also the hot layer of every remote
+The local cache (``._qik/cache/<runnable>/``, :mod:`qik.cache.prune`) is also the hot layer of every remote
 cache, so pruning it bounds the disk used by all of them. An entry's last use is its
 manifest's mtime, which a hit refreshes: pruning removes the least recently used first.
 """
