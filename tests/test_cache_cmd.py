@@ -28,7 +28,9 @@ def setup(p: Project, extra: str = "") -> None:
 
 def entries(p: Project) -> dict[str, pathlib.Path]:
     """runnable -> its manifest, in the local cache."""
-    return {m.parent.name: m for m in p.path("._qik/cache").glob("*/*.json")}
+    from qik.cache.layer import FLAT_MANIFEST
+
+    return {FLAT_MANIFEST.fullmatch(m.name).group(1): m for m in p.path("._qik/cache").glob("*.json")}  # type: ignore[union-attr]
 
 
 def test_stats_counts_entries_and_bytes(qik_project: Project) -> None:
@@ -107,16 +109,17 @@ def test_bad_bound_is_a_config_error(qik_project: Project) -> None:
 
 
 def test_an_entry_without_artifacts_is_one_file(qik_project: Project) -> None:
-    """A result with no artifacts is its manifest alone (no folder per entry); one with
-    artifacts keeps its blobs in ``<key>/blobs/`` beside ``<key>.json``."""
+    """A result with no artifacts is its manifest alone, ``<slug>.<key>.json``, with no
+    folder for the runnable or the entry; one with artifacts has ``<slug>.<key>.blobs/``."""
     p = qik_project
     setup(p, '[commands.plain]\nexec = "echo plain"\ndeps = ["src/**"]\n')
     assert p.qik().ok
-    plain = sorted(x.name for x in p.path("._qik/cache/plain").iterdir())
-    assert len(plain) == 1 and plain[0].endswith(".json"), plain
-    (key,) = (x for x in p.path("._qik/cache/a").iterdir() if x.is_dir())
-    assert sorted(x.name for x in p.path("._qik/cache/a").iterdir()) == [key.name, key.name + ".json"]
-    assert [x.parent.name for x in key.rglob("*") if x.is_file()] == ["blobs"]
+    cache = p.path("._qik/cache")
+    names = sorted(x.name for x in cache.iterdir())
+    key = {r["name"]: r["key"] for r in p.qik("--ls", "--json").json()}
+    want = sorted([f"plain.{key['plain']}.json"] + [f"{n}.{key[n]}.{ext}" for n in "abc" for ext in ("blobs", "json")])
+    assert names == want, names
+    assert [x.name for x in (cache / f"a.{key['a']}.blobs").iterdir()] != []
     assert "4 cached" in p.qik().err
 
 
@@ -129,6 +132,7 @@ def test_prune_knows_every_layout_and_leftover(tmp_path: pathlib.Path) -> None:
 
     root = tmp_path / "cache"
     now = time.time()
+    k = [f"{i:032x}" for i in range(8)]
 
     def put(rel: str, size: int, age: float) -> pathlib.Path:
         path = root / rel
@@ -137,32 +141,35 @@ def test_prune_knows_every_layout_and_leftover(tmp_path: pathlib.Path) -> None:
         os.utime(path, (now - age, now - age))
         return path
 
-    put("r1/k1.json", 100, 50)  # flat, no artifacts
-    put("r1/k2/blobs/d", 1000, 0)
-    put("r1/k2.json", 100, 40)  # flat, with blobs
-    put("r2/k3/manifest.json", 100, 30)  # folder layout
-    put("r2/k3/blobs/d", 500, 30)
-    crashed = put("r2/k4/blobs/d", 700, 0).parent.parent  # blobs, no manifest
+    put(f"r1.{k[1]}.json", 100, 50)  # no artifacts
+    put(f"r1.{k[2]}.blobs/d", 1000, 0)
+    put(f"r1.{k[2]}.json", 100, 40)  # with blobs
+    put(f"r2/{k[3]}/manifest.json", 100, 30)  # folder layout
+    put(f"r2/{k[3]}/blobs/d", 500, 30)
+    crashed = put(f"r2.{k[4]}.blobs/d", 700, 0).parent  # blobs, no manifest
     os.utime(crashed, (now - 7200, now - 7200))
-    fresh = put("r2/k5/blobs/d", 700, 0).parent.parent  # being written now
-    put("r3/.k6.json.1.2.qik-tmp", 10, 7200)  # a manifest write cut short
-    put("r3/.k7.json.1.2.qik-tmp", 10, 10)  # one going on
+    fresh = put(f"r2.{k[5]}.blobs/d", 700, 0).parent  # being written now
+    put(f".r3.{k[6]}.json.1.2.qik-tmp", 10, 7200)  # a manifest write cut short
+    put(f".r3.{k[7]}.json.1.2.qik-tmp", 10, 10)  # one going on
+    (root / ".fetch").mkdir()  # a plugin-guide fetch's staging: not an entry
 
     found = {e.path.relative_to(root).as_posix(): e for e in listed(root)}
-    assert {k: (e.size, e.complete) for k, e in found.items()} == {
-        "r1/k1.json": (100, True),
-        "r1/k2.json": (1100, True),
-        "r2/k3": (600, True),
-        "r2/k4": (700, False),
-        "r2/k5": (700, False),
-        "r3/.k6.json.1.2.qik-tmp": (10, False),
-        "r3/.k7.json.1.2.qik-tmp": (10, False),
+    assert {n: (e.size, e.complete) for n, e in found.items()} == {
+        f"r1.{k[1]}.json": (100, True),
+        f"r1.{k[2]}.json": (1100, True),
+        f"r2/{k[3]}": (600, True),
+        f"r2.{k[4]}.blobs": (700, False),
+        f"r2.{k[5]}.blobs": (700, False),
+        f".r3.{k[6]}.json.1.2.qik-tmp": (10, False),
+        f".r3.{k[7]}.json.1.2.qik-tmp": (10, False),
     }
     removed = prune_dir(root, max_size=800, now=now)
     gone = sorted(e.path.relative_to(root).as_posix() for e in removed)
-    # 800 bytes keep the most recently used: k3 (600, 30 s) and k2 does not fit after it.
-    assert gone == ["r1/k1.json", "r1/k2.json", "r2/k4", "r3/.k6.json.1.2.qik-tmp"], gone
+    # 800 bytes keep the most recently used (r2's folder entry, 600); the rest goes, with
+    # the crashed write and the old leftover.
+    assert gone == sorted([f"r1.{k[1]}.json", f"r1.{k[2]}.json", f"r2.{k[4]}.blobs", f".r3.{k[6]}.json.1.2.qik-tmp"]), gone
     left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert left == ["r2/k3/blobs/d", "r2/k3/manifest.json", "r2/k5/blobs/d", "r3/.k7.json.1.2.qik-tmp"], left
-    assert not (root / "r1").exists()  # the runnable's folder, once empty
-    assert fresh.exists()
+    assert left == sorted(
+        [f"r2/{k[3]}/blobs/d", f"r2/{k[3]}/manifest.json", f"r2.{k[5]}.blobs/d", f".r3.{k[7]}.json.1.2.qik-tmp"]
+    ), left
+    assert fresh.exists() and root.is_dir()

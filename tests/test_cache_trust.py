@@ -55,8 +55,8 @@ def remote_manifest(remote: pathlib.Path) -> tuple[pathlib.Path, dict]:
 
 
 def local_entry(p: Project) -> pathlib.Path:
-    """The folder of the local entry's blobs (its manifest is ``<key>.json`` beside it)."""
-    (entry,) = (e for e in p.path("._qik/cache/build").iterdir() if e.is_dir())
+    """The local entry's folder of blobs (its manifest, ``build.<key>.json``, is beside it)."""
+    (entry,) = p.path("._qik/cache").glob("build.*.blobs")
     return entry
 
 
@@ -108,7 +108,7 @@ def test_a_remote_entry_writes_only_its_runnables_artifacts(
     assert sorted(x.name for x in p.path("out").iterdir()) == ["all.txt"]
     assert "Traceback" not in res.text
     # The fetched entry never entered the local layer.
-    assert not any(p.path("._qik/cache/build").glob("*.json")) or "1 cached" in p.qik().err
+    assert not any(p.path("._qik/cache").glob("build.*.json")) or "1 cached" in p.qik().err
 
 
 def test_qik_state_is_protected_but_artifacts_folders_are_not(qik_project: Project, tmp_path: pathlib.Path) -> None:
@@ -235,7 +235,7 @@ def test_a_garbled_local_blob_is_a_miss_then_heals(qik_project: Project) -> None
     p = qik_project
     local_setup(p)
     assert p.qik().ok
-    (blob,) = (local_entry(p) / "blobs").iterdir()
+    (blob,) = local_entry(p).iterdir()
     blob.write_text("garbage")
     shutil.rmtree(p.path("out"))
     explained = p.qik("--explain")  # the decision hashes the blobs a restore would copy
@@ -257,8 +257,8 @@ def test_a_damaged_local_entry_is_never_restored(qik_project: Project, damage: s
     local_setup(p)
     assert p.qik().ok
     entry = local_entry(p)
-    (blob,) = (entry / "blobs").iterdir()
-    manifest = entry.with_name(entry.name + ".json")
+    (blob,) = entry.iterdir()
+    manifest = entry.with_name(entry.name.removesuffix(".blobs") + ".json")
     if damage == "truncate-manifest":
         data = manifest.read_bytes()
         manifest.write_bytes(data[: len(data) // 2])
@@ -305,7 +305,7 @@ def test_kill_while_fetching_leaves_a_miss(qik_project: Project, tmp_path: pathl
     assert hook.exists(), proc.communicate(timeout=5)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not list(p.path("._qik/cache").glob("build/*.json"))  # blobs only: a miss
+    assert not list(p.path("._qik/cache").glob("build.*.json"))  # blobs only: a miss
     res = p.qik()
     assert res.ok and "1 cached" in res.err, res.text
 

@@ -93,8 +93,8 @@ def test_kill_9_while_storing_never_reads_half_entry(qik_project: Project, tmp_p
     os.kill(int(marker.read_text()), signal.SIGKILL)
     proc.wait(timeout=10)
     # Blobs were written, the manifest was not: the next run must run again, not replay.
-    entries = list(p.path("._qik/cache/build").iterdir())
-    assert entries and all(e.is_dir() for e in entries) and not any(p.path("._qik/cache/build").glob("*.json"))
+    cache = p.path("._qik/cache")
+    assert list(cache.glob("build.*.blobs/*")) and not list(cache.glob("build.*.json")), list(cache.iterdir())
     res = p.qik("build")
     assert res.ok and "1 ran" in res.err, res.text
     assert "1 cached" in p.qik("build").err

@@ -41,7 +41,7 @@ def test_a_full_disk_warns_and_still_runs(qik_project: Project, small_fs: pathli
     assert "results are not stored" in res.err, res.err
     assert "2 ran" in res.err
     assert _temp_files(small_fs) == []
-    assert not list(state.glob("cache/build/*.json"))
+    assert not list(state.glob("cache/build.*.json"))
     again = p.qik()  # nothing stored: it runs again, and still works
     assert again.code == 0 and "Traceback" not in again.text and "1 ran" in again.err.replace("2 ran", "1 ran"), again.text
 

@@ -24,7 +24,9 @@ def test_missing_blob_is_a_miss_not_a_traceback(qik_project: Project) -> None:
     p.write(".gitignore", "out/\n")
     p.commit()
     assert p.qik().ok
-    for blobs in p.path("._qik/cache").glob("*/*/blobs"):
+    blobs_folders = list(p.path("._qik/cache").glob("*.blobs"))
+    assert blobs_folders
+    for blobs in blobs_folders:
         shutil.rmtree(blobs)
     shutil.rmtree(p.path("out"))
     res = p.qik()

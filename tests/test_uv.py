@@ -378,7 +378,7 @@ def test_pydist_dep_follows_the_locked_version(qik_project: Project, index: path
     res = p.qik("--json")
     assert res.ok, res.text
     assert statuses(res)["check"] == "ran"
-    manifest = msgspec.json.decode(p.path(f"._qik/cache/check/{key}.json").read_bytes())
+    manifest = msgspec.json.decode(p.path(f"._qik/cache/check.{key}.json").read_bytes())
     assert manifest["inputs"]["pydists"] == {"qikdemo": "1.0"}
     # A new lock changes the version the key sees, before anything is installed.
     p.write("requirements.txt", "qikdemo==2.0\n")
@@ -387,7 +387,7 @@ def test_pydist_dep_follows_the_locked_version(qik_project: Project, index: path
     res = p.qik("--json", "check")
     assert statuses(res)["check"] == "ran" and "2.0" in res.err
     manifest = msgspec.json.decode(
-        p.path(f"._qik/cache/check/{listed['check']['key']}.json").read_bytes()
+        p.path(f"._qik/cache/check.{listed['check']['key']}.json").read_bytes()
     )
     assert manifest["inputs"]["pydists"] == {"qikdemo": "2.0"}
 

@@ -1,11 +1,13 @@
 """The local layer: entries on this machine, and the scan of a runnable's artifacts in the
 working tree.
 
-An entry is its manifest, ``<root>/<slug>/<key>.json``, written last; the blobs of its
-artifacts, if it has any, are ``<root>/<slug>/<key>/blobs/<digest>``. So a result without
-artifacts costs one file (a cold run creates a folder per runnable, not two per entry).
-Caches written as the plugin guide shows keep a folder per entry (``<key>/manifest.json``
-beside ``blobs/``), since their ``post_set`` uploads :meth:`qik.cache.Local.base_path`.
+An entry is one file, its manifest ``<root>/<slug>.<key>.json``, written last; an entry
+with artifacts keeps their blobs beside it, in ``<root>/<slug>.<key>.blobs/<digest>``. No
+folder per runnable or per entry: on a cold run every new inode counts (on a journal-less
+ext4 each one scans the group's recently deleted inodes, so a run after ``git clean`` pays
+for every inode the last one made). Caches written as the plugin guide shows keep a folder
+per entry, ``<root>/<slug>/<key>/`` with ``manifest.json`` and ``blobs/``, since their
+``post_set`` uploads :meth:`qik.cache.Local.base_path`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import re
 import stat
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -29,28 +33,41 @@ if TYPE_CHECKING:
 
 #: The manifest of an entry kept as a folder (the plugin guide's layout).
 FOLDER_MANIFEST = "manifest.json"
+#: ``<slug>.<key>.json``: the slug is everything before the fixed-length key.
+FLAT_MANIFEST = re.compile(r"(.+)\.([0-9a-f]{32})\.json")
+#: ``<slug>.<key>.blobs``: the blobs of a flat entry.
+FLAT_BLOBS = re.compile(r"(.+)\.([0-9a-f]{32})\.blobs")
 
 
 class Layer:
-    """Entries on this machine under ``root``: ``<slug>/<key>.json`` and, for an entry with
-    artifacts, ``<slug>/<key>/blobs/<digest>``. ``folder``: the manifest is
-    ``<slug>/<key>/manifest.json`` instead (caches with plugin-guide hooks)."""
+    """Entries on this machine under ``root``: ``<slug>.<key>.json`` and, for an entry with
+    artifacts, ``<slug>.<key>.blobs/<digest>``. ``folder``: ``<slug>/<key>/manifest.json``
+    and ``<slug>/<key>/blobs/<digest>`` instead (caches with plugin-guide hooks).
+
+    Which keys a runnable has stored is read from one listing of ``root``, taken when first
+    asked and kept up to date with this process's own writes (``--explain`` and ``--shard``
+    ask for every runnable; a write by another process meanwhile is missed, which costs
+    them a reason or a duration, never a result).
+    """
 
     def __init__(self, root: str, *, folder: bool = False) -> None:
         self.root = root
         self.folder = folder
-
-    def entry(self, slug: str, key: str) -> str:
-        """The folder of an entry's blobs (and, in the folder layout, of its manifest)."""
-        return f"{self.root}/{slug}/{key}"
+        self._keys: dict[str, set[str]] | None = None
+        self._lock = threading.Lock()
 
     def manifest_file(self, slug: str, key: str) -> str:
         if self.folder:
             return f"{self.root}/{slug}/{key}/{FOLDER_MANIFEST}"
-        return f"{self.root}/{slug}/{key}.json"
+        return f"{self.root}/{slug}.{key}.json"
+
+    def blob_dir(self, slug: str, key: str) -> str:
+        if self.folder:
+            return f"{self.root}/{slug}/{key}/blobs"
+        return f"{self.root}/{slug}.{key}.blobs"
 
     def blob(self, slug: str, key: str, digest: str) -> str:
-        return f"{self.root}/{slug}/{key}/blobs/{digest}"
+        return f"{self.blob_dir(slug, key)}/{digest}"
 
     def read(self, slug: str, key: str) -> bytes | None:
         try:
@@ -61,33 +78,52 @@ class Layer:
 
     def write_manifest(self, slug: str, key: str, data: bytes) -> None:
         files.write_atomic(self.manifest_file(slug, key), data)
+        with self._lock:
+            if self._keys is not None:
+                self._keys.setdefault(slug, set()).add(key)
 
     def remove(self, slug: str, key: str) -> None:
-        """Remove an entry in either layout: the manifest first (a reader then misses),
-        then the folder of its blobs."""
+        """Remove an entry: the manifest first (a reader then misses), then its blobs."""
         with contextlib.suppress(OSError):
-            os.unlink(f"{self.root}/{slug}/{key}.json")
-        folder = self.entry(slug, key)
+            os.unlink(self.manifest_file(slug, key))
+        folder = f"{self.root}/{slug}/{key}" if self.folder else self.blob_dir(slug, key)
         if os.path.lexists(folder):
             import shutil  # only here: a warm run does not load it
 
             shutil.rmtree(folder, ignore_errors=True)
+        with self._lock:
+            if self._keys is not None:
+                self._keys.get(slug, set()).discard(key)
 
     def touch(self, slug: str, key: str) -> None:
         """Mark an entry used, for least-recently-used pruning."""
         with contextlib.suppress(OSError):
             os.utime(self.manifest_file(slug, key))
 
+    def keys(self, slug: str) -> set[str]:
+        """The keys stored for a runnable (those whose manifest is there, or was when listed)."""
+        if self.folder:
+            try:
+                return set(os.listdir(f"{self.root}/{slug}"))
+            except OSError:
+                return set()
+        with self._lock:
+            if self._keys is None:
+                self._keys = {}
+                try:
+                    names = os.listdir(self.root)
+                except OSError:
+                    names = []
+                for name in names:
+                    if m := FLAT_MANIFEST.fullmatch(name):
+                        self._keys.setdefault(m.group(1), set()).add(m.group(2))
+            return set(self._keys.get(slug, ()))
+
     def manifests(self, slug: str) -> list[Manifest]:
-        """The readable manifests of a runnable in either layout, most recently used first."""
-        folder = f"{self.root}/{slug}"
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            return []
+        """The readable manifests of a runnable, most recently used first."""
         found = []
-        for name in names:
-            path = f"{folder}/{name}" if name.endswith(".json") else f"{folder}/{name}/{FOLDER_MANIFEST}"
+        for key in self.keys(slug):
+            path = self.manifest_file(slug, key)
             try:
                 with open(path, "rb") as f:
                     m = decode(f.read())

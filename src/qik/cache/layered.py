@@ -213,7 +213,7 @@ class Layered(Cache):
         assert self.backend is not None
         backend = self.backend
         paths = {a.digest: p for p, a in manifest.artifacts.items() if a.link is None}
-        folder = f"{self.layer.entry(runnable.slug, key)}/blobs"
+        folder = self.layer.blob_dir(runnable.slug, key)
 
         def fetch(digest: str, call: Call) -> None:
             os.makedirs(folder, exist_ok=True)
@@ -296,7 +296,7 @@ class Layered(Cache):
         found = scan(runnable)
         if not found:
             return {}
-        folder = f"{self.layer.entry(runnable.slug, key)}/blobs"
+        folder = self.layer.blob_dir(runnable.slug, key)
         os.makedirs(folder, exist_ok=True)
         out: dict[str, Artifact] = {}
         for rel, st in found:

@@ -1,9 +1,9 @@
 """Bounding the local cache: sizes and ages, and pruning least recently used entries first.
 
-The local cache (``._qik/cache/<runnable>/``: ``<key>.json``, and ``<key>/blobs/`` for an
-entry with artifacts; ``<key>/manifest.json`` for a plugin-guide cache) is also the hot layer
-of every remote cache, so pruning it bounds the disk used by all of them. An entry's last use
-is its manifest's mtime, which a hit refreshes.
+The local cache (``._qik/cache/``: ``<runnable>.<key>.json``, with ``<runnable>.<key>.blobs/``
+for an entry with artifacts; ``<runnable>/<key>/`` for a plugin-guide cache, see
+:mod:`qik.cache.layer`) is also the hot layer of every remote cache, so pruning it bounds the
+disk used by all of them. An entry's last use is its manifest's mtime, which a hit refreshes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import msgspec
 
 import qik.errors
+from qik.cache.layer import FLAT_BLOBS, FLAT_MANIFEST
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
                "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -53,8 +54,7 @@ def human(n: float) -> str:
 
 
 class Entry(msgspec.Struct, frozen=True):
-    #: What names the entry: its manifest (``<key>.json``), or its folder (``<key>/``) when
-    #: the manifest is inside it or missing.
+    #: What names the entry: its manifest, or its folder when the manifest is missing.
     path: pathlib.Path
     size: int
     used: float  # last use (manifest mtime); the folder's mtime for a partial entry
@@ -64,9 +64,9 @@ class Entry(msgspec.Struct, frozen=True):
 
 
 def _size(path: pathlib.Path) -> int:
-    if not path.is_dir():
+    if not path.is_dir() or path.is_symlink():
         try:
-            return path.stat().st_size
+            return path.lstat().st_size
         except OSError:
             return 0
     total = 0
@@ -79,39 +79,68 @@ def _size(path: pathlib.Path) -> int:
     return total
 
 
-def _entry(folder: pathlib.Path, key: str, names: set[str]) -> Entry:
-    flat, sub = folder / f"{key}.json", folder / key
-    parts = tuple(p for p, there in ((flat, f"{key}.json" in names), (sub, key in names)) if there)
+def _make(manifest: pathlib.Path | None, folder: pathlib.Path | None) -> Entry:
+    """An entry from its manifest and its folder (either may be missing)."""
+    parts = tuple(p for p in (manifest, folder) if p is not None)
     size = sum(_size(p) for p in parts)
-    for manifest in (flat, sub / "manifest.json"):
-        try:
-            st = manifest.stat()
-        except OSError:
-            continue
-        return Entry(path=flat if manifest == flat else sub, size=size, used=st.st_mtime, complete=True, parts=parts)
+    if manifest is not None:
+        with contextlib.suppress(OSError):
+            return Entry(path=manifest, size=size, used=manifest.stat().st_mtime, complete=True, parts=parts)
+    assert folder is not None
     try:
-        used = sub.stat().st_mtime  # blobs without a manifest: a write that crashed, or one going on
+        used = folder.lstat().st_mtime  # blobs without a manifest: a write that crashed, or one going on
     except OSError:
         used = 0.0
-    return Entry(path=sub, size=size, used=used, complete=False, parts=parts)
+    return Entry(path=folder, size=size, used=used, complete=False, parts=parts)
+
+
+def _leftover(path: pathlib.Path) -> Entry | None:
+    """A temporary file a cut-short write left (``.<name>.<pid>.<thread>.qik-tmp``)."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return Entry(path=path, size=st.st_size, used=st.st_mtime, complete=False, parts=(path,))
+
+
+def _folder_entries(runnable: pathlib.Path) -> list[Entry]:
+    """The entries of a plugin-guide cache: ``<runnable>/<key>/manifest.json`` and ``blobs/``."""
+    out = []
+    for entry in sorted(runnable.iterdir()):
+        if entry.name.endswith(".qik-tmp"):
+            if (e := _leftover(entry)) is not None:
+                out.append(e)
+        elif entry.is_dir() and not entry.is_symlink():
+            manifest = entry / "manifest.json"
+            e = _make(None, entry)
+            if manifest.is_file():
+                with contextlib.suppress(OSError):
+                    e = Entry(path=entry, size=e.size, used=manifest.stat().st_mtime, complete=True, parts=(entry,))
+            out.append(e)
+    return out
 
 
 def entries(root: pathlib.Path) -> list[Entry]:
-    """The entries of a local cache folder, ``<root>/<runnable>/<key>.json`` with its
-    ``<key>/`` folder of blobs (or ``<key>/manifest.json``: the folder layout)."""
+    """The entries of a local cache folder (both layouts of :mod:`qik.cache.layer`), and
+    what cut-short writes left there."""
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
     out: list[Entry] = []
-    for runnable in sorted(root.iterdir()) if root.is_dir() else []:
-        try:
-            names = set(os.listdir(runnable)) if runnable.is_dir() else set()
-        except OSError:
-            continue
-        keys = {n[:-5] if n.endswith(".json") else n for n in names if not n.startswith(".")}
-        out.extend(_entry(runnable, key, names) for key in sorted(keys))
-        for name in sorted(n for n in names if n.startswith(".") and n.endswith(".qik-tmp")):
-            tmp = runnable / name  # a manifest whose write was cut short
-            with contextlib.suppress(OSError):
-                st = tmp.lstat()
-                out.append(Entry(path=tmp, size=st.st_size, used=st.st_mtime, complete=False, parts=(tmp,)))
+    flat: dict[str, list[pathlib.Path | None]] = {}  # "<slug>.<key>" -> [manifest, blobs]
+    for name in names:
+        path = root / name
+        if m := FLAT_MANIFEST.fullmatch(name):
+            flat.setdefault(f"{m.group(1)}.{m.group(2)}", [None, None])[0] = path
+        elif m := FLAT_BLOBS.fullmatch(name):
+            flat.setdefault(f"{m.group(1)}.{m.group(2)}", [None, None])[1] = path
+        elif name.endswith(".qik-tmp"):
+            if (e := _leftover(path)) is not None:
+                out.append(e)
+        elif not name.startswith(".") and path.is_dir() and not path.is_symlink():
+            out.extend(_folder_entries(path))
+    out.extend(_make(manifest, folder) for manifest, folder in flat.values())
     return out
 
 
@@ -142,8 +171,9 @@ def prune_dir(
             else:
                 with contextlib.suppress(OSError):
                     part.unlink()
-        with contextlib.suppress(OSError):
-            e.path.parent.rmdir()  # the runnable's folder, once empty
+        if e.path.parent != root:
+            with contextlib.suppress(OSError):
+                e.path.parent.rmdir()  # a plugin-guide cache's folder of the runnable, once empty
     return doomed
 
 

@@ -300,7 +300,7 @@ class Runner:
         return o
 
     def _prehash(self) -> None:
-        """Find the runnables never stored (a sure miss: their cache has no folder for
+        """Find the runnables never stored (a sure miss: their cache holds no entry for
         them), and digest their input files here, before any worker starts, so workers
         find the digests memoized. Read by two workers while the other held the GIL, each
         small file waited for it three times (open, read, close): 10,000 files took 2.4 s
@@ -313,7 +313,7 @@ class Runner:
             if name in self.memo_hits:
                 continue
             cache = qik.cache.load(r.cache)
-            if not isinstance(cache, qik.cache.Layered) or os.path.isdir(f"{cache.layer.root}/{r.slug}"):
+            if not isinstance(cache, qik.cache.Layered) or cache.layer.keys(r.slug):
                 continue
             self._unstored.add(name)
             if r.error or type(r).inputs is not qik.model.runnable.Runnable.inputs:
