@@ -418,3 +418,46 @@ def test_git_hooks_untouched_by_a_planted_executable(qik_project: Project, tmp_p
     assert "is inside .git" in res.err and "1 ran" in res.err, res.text
     assert not p.path(".git/hooks/pre-commit").exists()
     subprocess.run(["git", "status"], cwd=p.root, check=True, capture_output=True)
+
+
+# ---- links planted in the local cache ----
+
+
+def test_a_planted_link_for_blobs_sends_nothing_out_of_the_cache(qik_project: Project, tmp_path: pathlib.Path) -> None:
+    """A link where the next entry's blobs go (``<slug>.<key>.blobs``) is removed, not
+    written through: the store writes its blobs in the cache."""
+    p = qik_project
+    local_setup(p)
+    assert p.qik().ok
+    (blobs,) = p.path("._qik/cache").glob("build.*.blobs")
+    key = blobs.name.split(".")[-2]
+    shutil.rmtree(p.path("._qik/cache"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    p.path("._qik/cache").mkdir()
+    os.symlink(outside, p.path(f"._qik/cache/build.{key}.blobs"))
+    res = p.qik("-f")
+    assert res.ok and "Traceback" not in res.text, res.text
+    assert list(outside.iterdir()) == []
+    real = p.path(f"._qik/cache/build.{key}.blobs")
+    assert real.is_dir() and not real.is_symlink() and len(list(real.iterdir())) == 1
+    shutil.rmtree(p.path("out"))
+    assert "1 cached" in p.qik().err and p.read("out/all.txt") == "alpha\n"
+
+
+def test_a_planted_link_as_a_manifest_is_removed_not_its_target(qik_project: Project, tmp_path: pathlib.Path) -> None:
+    """A manifest that is a link to a file elsewhere, holding garbage: a miss with a warning,
+    the link removed, the file it pointed at untouched."""
+    p = qik_project
+    local_setup(p)
+    assert p.qik().ok
+    (manifest,) = p.path("._qik/cache").glob("build.*.json")
+    target = tmp_path / "elsewhere.json"
+    target.write_text("not a manifest")
+    manifest.unlink()
+    os.symlink(target, manifest)
+    shutil.rmtree(p.path("out"))
+    res = p.qik()
+    assert res.ok and "1 ran" in res.err and "ignored the entry of build" in res.err, res.text
+    assert target.read_text() == "not a manifest"
+    assert not manifest.is_symlink() and "1 cached" in p.qik().err

@@ -99,8 +99,7 @@ def fetch(self: Layered, runnable: Runnable, key: str) -> tuple[Entry | None, st
 
 def _adopt(self: Layered, runnable: Runnable, key: str, manifest: Manifest, base: str) -> None:
     """Copy a fetched folder's blobs into the local entry, each hashed on the way."""
-    folder = self.layer.blob_dir(runnable.slug, key)
-    os.makedirs(folder, exist_ok=True)
+    folder = self.layer.make_blob_dir(runnable.slug, key)
     for path, art in manifest.artifacts.items():
         if art.link is not None:
             continue

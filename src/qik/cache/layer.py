@@ -69,6 +69,24 @@ class Layer:
     def blob(self, slug: str, key: str, digest: str) -> str:
         return f"{self.blob_dir(slug, key)}/{digest}"
 
+    def make_blob_dir(self, slug: str, key: str) -> str:
+        """:meth:`blob_dir`, made a real folder: whatever else is in its place below the
+        root (a link someone planted to send blobs out of the cache, a file) is removed."""
+        path = self.root
+        for comp in self.blob_dir(slug, key)[len(self.root) + 1 :].split("/"):
+            path = f"{path}/{comp}"
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.makedirs(path, exist_ok=True)
+                st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(path)
+                os.mkdir(path)
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    raise OSError(f"{path} is not a folder")
+        return path
+
     def read(self, slug: str, key: str) -> bytes | None:
         try:
             with open(self.manifest_file(slug, key), "rb") as f:  # cheaper than pathlib: hot path
@@ -87,7 +105,10 @@ class Layer:
         with contextlib.suppress(OSError):
             os.unlink(self.manifest_file(slug, key))
         folder = f"{self.root}/{slug}/{key}" if self.folder else self.blob_dir(slug, key)
-        if os.path.lexists(folder):
+        if os.path.islink(folder):
+            with contextlib.suppress(OSError):
+                os.unlink(folder)  # a link in the cache is removed, never followed
+        elif os.path.lexists(folder):
             import shutil  # only here: a warm run does not load it
 
             shutil.rmtree(folder, ignore_errors=True)

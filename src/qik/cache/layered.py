@@ -213,11 +213,10 @@ class Layered(Cache):
         assert self.backend is not None
         backend = self.backend
         paths = {a.digest: p for p, a in manifest.artifacts.items() if a.link is None}
-        folder = self.layer.blob_dir(runnable.slug, key)
+        folder = self.layer.make_blob_dir(runnable.slug, key) if paths else ""
 
         def fetch(digest: str, call: Call) -> None:
-            os.makedirs(folder, exist_ok=True)
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
             try:
                 with files.new_file(dfd, digest) as (fd, tmp):
                     out = files.Hasher(fd, progress=call.touch)
@@ -296,8 +295,7 @@ class Layered(Cache):
         found = scan(runnable)
         if not found:
             return {}
-        folder = self.layer.blob_dir(runnable.slug, key)
-        os.makedirs(folder, exist_ok=True)
+        folder = self.layer.make_blob_dir(runnable.slug, key)
         out: dict[str, Artifact] = {}
         for rel, st in found:
             src = os.path.join(self.root, rel)
