@@ -159,3 +159,65 @@ def test_a_closed_stdout_does_not_hang_or_trace(qik_project: Project) -> None:
         shell=True, cwd=p.root, capture_output=True, text=True, timeout=60,
     )
     assert proc.stdout.splitlines()[-1] == "1" and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_ctrl_c_as_the_process_ends_is_a_plain_interrupted(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C landing in the quick exit (qik's handler is still installed and raises) ends
+    qik with "qik: interrupted" and 130, not a traceback. Seen under load about once in 150
+    Ctrl-Cs sent at random moments (test_ctrl_c_right_after_the_start_prints_no_traceback)."""
+    import signal
+
+    import qik.cli
+    import qik.interrupt
+
+    def ended(args: list[str]) -> None:
+        raise SystemExit(1)
+
+    def interrupted(exc: SystemExit) -> None:
+        raise qik.interrupt.Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(qik.cli, "_main", ended)
+    monkeypatch.setattr(qik.cli, "_exit", interrupted)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as info:
+            qik.cli.main()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert info.value.code == 130
+    assert capsys.readouterr().err == "qik: interrupted\n"
+
+
+def test_a_second_ctrl_c_on_the_way_out_is_the_same_interrupt(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two Ctrl-Cs a few milliseconds apart during the imports: the second lands while the
+    first is being dealt with (before SIGINT is ignored); still one "qik: interrupted", 130."""
+    import signal
+
+    import qik.cli
+
+    def imports(args: list[str]) -> None:
+        raise KeyboardInterrupt
+
+    real = signal.signal
+    calls: list[int] = []
+
+    def second_lands(sig: int, handler: object) -> object:
+        calls.append(sig)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(sig, handler)  # type: ignore[arg-type]
+
+    def ends(exc: SystemExit) -> None:
+        raise exc  # the real one ends the process (os._exit)
+
+    monkeypatch.setattr(qik.cli, "_main", imports)
+    monkeypatch.setattr(qik.cli, "_exit", ends)
+    previous = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(signal, "signal", second_lands)
+    try:
+        with pytest.raises(SystemExit) as info:
+            qik.cli.main()
+    finally:
+        real(signal.SIGINT, previous)
+    assert info.value.code == 130 and len(calls) == 2
+    assert capsys.readouterr().err == "qik: interrupted\n"

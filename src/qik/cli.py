@@ -25,14 +25,24 @@ def main(argv: list[str] | None = None) -> None:
             if not isinstance(exc.__cause__, KeyboardInterrupt):
                 raise
             _interrupted()
+    except KeyboardInterrupt:  # a second Ctrl-C that landed before the first was dealt with
+        _interrupted()
     except SystemExit as exc:
-        _exit(exc)
+        try:
+            _exit(exc)
+        except KeyboardInterrupt:  # a Ctrl-C as the process ends (qik's handler raises one)
+            _interrupted()
 
 
 def _interrupted() -> None:
-    import signal
+    while True:  # a Ctrl-C more while the process ends is ignored, one landing before is retried
+        try:
+            import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while the process ends
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            break
+        except KeyboardInterrupt:
+            continue
     try:
         sys.stderr.write("qik: interrupted\n")
         sys.stderr.flush()
