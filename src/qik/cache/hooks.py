@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import qik.conf
 import qik.hashing
 from qik.cache import files
+from qik.cache.layer import FETCH, read_manifest, stem
 from qik.cache.manifest import Entry, Manifest, Untrusted, check, decode
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def overrides(obj: Any, method: str) -> bool:
 def fetch(self: Layered, runnable: Runnable, key: str) -> tuple[Entry | None, str]:
     """A plugin-guide cache: ``on_miss`` fills a staging folder, checked before use."""
     assert self.hooks is not None
-    staging = f"{self.layer.root}/.fetch/{runnable.slug}.{key}.{os.getpid()}.{threading.get_ident()}"
+    staging = f"{self.layer.root}/{FETCH}/{stem(runnable.slug)}.{key}.{os.getpid()}.{threading.get_ident()}"
     _STAGING.path = staging
     try:
         self.hooks.on_miss(runnable=runnable, hash=key)
@@ -78,11 +79,9 @@ def fetch(self: Layered, runnable: Runnable, key: str) -> tuple[Entry | None, st
         _STAGING.path = None
     try:
         try:
-            with open(f"{base}/manifest.json", "rb") as f:
-                data = f.read()
-        except OSError:
-            return None, "no entry for this key"
-        try:
+            data = read_manifest(f"{base}/manifest.json")
+            if data is None:
+                return None, "no entry for this key"
             manifest = decode(data)
             check(manifest, runnable, key, remote=True)
             _adopt(self, runnable, key, manifest, base)

@@ -39,6 +39,21 @@ FLAT_MANIFEST = re.compile(r"(.+)\.([0-9a-f]{32})\.json")
 FLAT_BLOBS = re.compile(r"(.+)\.([0-9a-f]{32})\.blobs")
 
 
+#: The folder of plugin-guide fetches' staging folders, ``<slug>.<key>.<pid>.<thread>``.
+FETCH = ".fetch"
+#: The longest slug kept as it is in a flat name: ``<slug>.<key>.blobs`` must fit in the
+#: 255 bytes of a file name.
+_LONGEST = 200
+
+
+def stem(slug: str) -> str:
+    """The slug as flat names spell it: itself, or, when too long for a file name, its
+    start and a digest of it (``~`` is in no slug, so no two runnables share a stem)."""
+    if len(slug) <= _LONGEST:
+        return slug
+    return f"{slug[:_LONGEST - 17]}~{qik.hashing.hash_bytes(slug.encode())[:16]}"
+
+
 class Layer:
     """Entries on this machine under ``root``: ``<slug>.<key>.json`` and, for an entry with
     artifacts, ``<slug>.<key>.blobs/<digest>``. ``folder``: ``<slug>/<key>/manifest.json``
@@ -59,21 +74,22 @@ class Layer:
     def manifest_file(self, slug: str, key: str) -> str:
         if self.folder:
             return f"{self.root}/{slug}/{key}/{FOLDER_MANIFEST}"
-        return f"{self.root}/{slug}.{key}.json"
+        return f"{self.root}/{stem(slug)}.{key}.json"
 
     def blob_dir(self, slug: str, key: str) -> str:
         if self.folder:
             return f"{self.root}/{slug}/{key}/blobs"
-        return f"{self.root}/{slug}.{key}.blobs"
+        return f"{self.root}/{stem(slug)}.{key}.blobs"
 
     def blob(self, slug: str, key: str, digest: str) -> str:
         return f"{self.blob_dir(slug, key)}/{digest}"
 
-    def make_blob_dir(self, slug: str, key: str) -> str:
-        """:meth:`blob_dir`, made a real folder: whatever else is in its place below the
-        root (a link someone planted to send blobs out of the cache, a file) is removed."""
+    def _make_dirs(self, folder: str) -> str:
+        """``folder`` (below the root), each of its components made a real folder: whatever
+        else is in its place (a link someone planted to send writes out of the cache, a
+        file) is removed."""
         path = self.root
-        for comp in self.blob_dir(slug, key)[len(self.root) + 1 :].split("/"):
+        for comp in folder[len(self.root) + 1 :].split("/"):
             path = f"{path}/{comp}"
             try:
                 st = os.lstat(path)
@@ -87,34 +103,54 @@ class Layer:
                     raise OSError(f"{path} is not a folder")
         return path
 
+    def make_blob_dir(self, slug: str, key: str) -> str:
+        """:meth:`blob_dir`, made a real folder (see :meth:`_make_dirs`)."""
+        return self._make_dirs(self.blob_dir(slug, key))
+
     def read(self, slug: str, key: str) -> bytes | None:
-        try:
-            with open(self.manifest_file(slug, key), "rb") as f:  # cheaper than pathlib: hot path
-                return f.read()
-        except OSError:
-            return None
+        """The manifest's bytes, or None when there is none; raises :class:`Untrusted`
+        when something other than a file is in its place (see :func:`read_manifest`)."""
+        return read_manifest(self.manifest_file(slug, key))
 
     def write_manifest(self, slug: str, key: str, data: bytes) -> None:
+        if self.folder:  # a link planted for <slug>/ or <slug>/<key>/ is not written through
+            self._make_dirs(f"{self.root}/{slug}/{key}")
         files.write_atomic(self.manifest_file(slug, key), data)
         with self._lock:
             if self._keys is not None:
-                self._keys.setdefault(slug, set()).add(key)
+                self._keys.setdefault(stem(slug), set()).add(key)
 
     def remove(self, slug: str, key: str) -> None:
-        """Remove an entry: the manifest first (a reader then misses), then its blobs."""
-        with contextlib.suppress(OSError):
-            os.unlink(self.manifest_file(slug, key))
-        folder = f"{self.root}/{slug}/{key}" if self.folder else self.blob_dir(slug, key)
-        if os.path.islink(folder):
-            with contextlib.suppress(OSError):
-                os.unlink(folder)  # a link in the cache is removed, never followed
-        elif os.path.lexists(folder):
-            import shutil  # only here: a warm run does not load it
+        """Remove an entry: the manifest first (a reader then misses), then its blobs. A link
+        in the cache is removed, never followed (nor anything removed through it)."""
+        import shutil  # only here: a warm run does not load it
 
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.folder:
+            for folder in (f"{self.root}/{slug}", f"{self.root}/{slug}/{key}"):
+                if os.path.islink(folder):
+                    with contextlib.suppress(OSError):
+                        os.unlink(folder)
+                    break
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.manifest_file(slug, key))
+                shutil.rmtree(folder, ignore_errors=True)
+        else:
+            manifest = self.manifest_file(slug, key)
+            try:
+                os.unlink(manifest)
+            except OSError:
+                if os.path.isdir(manifest) and not os.path.islink(manifest):  # a folder planted there
+                    shutil.rmtree(manifest, ignore_errors=True)
+            folder = self.blob_dir(slug, key)
+            if os.path.islink(folder):
+                with contextlib.suppress(OSError):
+                    os.unlink(folder)
+            elif os.path.lexists(folder):
+                shutil.rmtree(folder, ignore_errors=True)
         with self._lock:
             if self._keys is not None:
-                self._keys.get(slug, set()).discard(key)
+                self._keys.get(stem(slug), set()).discard(key)
 
     def touch(self, slug: str, key: str) -> None:
         """Mark an entry used, for least-recently-used pruning."""
@@ -138,7 +174,7 @@ class Layer:
                 for name in names:
                     if m := FLAT_MANIFEST.fullmatch(name):
                         self._keys.setdefault(m.group(1), set()).add(m.group(2))
-            return set(self._keys.get(slug, ()))
+            return set(self._keys.get(stem(slug), ()))
 
     def manifests(self, slug: str) -> list[Manifest]:
         """The readable manifests of a runnable, most recently used first."""
@@ -146,12 +182,42 @@ class Layer:
         for key in self.keys(slug):
             path = self.manifest_file(slug, key)
             try:
-                with open(path, "rb") as f:
-                    m = decode(f.read())
-                found.append((os.stat(path).st_mtime, m))
+                data = read_manifest(path)
+                if data is None:
+                    continue
+                found.append((os.stat(path).st_mtime, decode(data)))
             except (OSError, Untrusted):
                 continue
         return [m for _, m in sorted(found, key=lambda t: -t[0])]
+
+
+_READ = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_manifest(path: str) -> bytes | None:
+    """The bytes of the manifest file ``path``, or None when there is none (or it cannot be
+    opened). Raises :class:`Untrusted` when what is there is not a regular file: a pipe
+    would block the run forever, a link to ``/dev/zero`` would read until memory runs out
+    (opened without blocking, checked with ``fstat`` before a byte is read)."""
+    try:
+        fd = os.open(path, _READ)  # cheaper than pathlib: hot path
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Untrusted("its manifest is not a file")
+        data = os.read(fd, st.st_size + 1)  # one byte more: a file that grew is read on
+        if len(data) <= st.st_size:
+            return data
+        parts = [data]
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def scan(runnable: Runnable) -> list[tuple[str, os.stat_result]]:

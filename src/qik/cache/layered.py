@@ -121,7 +121,13 @@ class Layered(Cache):
     def lookup(self, runnable: Runnable, key: str, *, fetch: bool = True) -> tuple[Entry | None, str]:
         if self.hooks is not None:
             self.hooks.pre_get(runnable=runnable, hash=key)
-        data = self.layer.read(runnable.slug, key)
+        try:
+            data = self.layer.read(runnable.slug, key)
+        except Untrusted as exc:  # a pipe, a folder, a device where the manifest goes
+            self._reject(runnable, key, str(exc))
+            data, why = None, "the local entry was ignored"
+        else:
+            why = "no entry for this key"
         if data is not None:
             try:
                 manifest = decode(data)
@@ -135,8 +141,6 @@ class Layered(Cache):
                     self.layer.touch(runnable.slug, key)
                 return Entry(manifest=manifest, cache=self.name, layer="local"), ""
             why = "the local entry was ignored"
-        else:
-            why = "no entry for this key"
         if self.backend is not None:
             return self._fetch(runnable, key, fetch=fetch)
         if self.hooks is not None and qik.cache.hooks.overrides(self.hooks, "on_miss"):

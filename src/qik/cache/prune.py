@@ -17,7 +17,7 @@ import time
 import msgspec
 
 import qik.errors
-from qik.cache.layer import FLAT_BLOBS, FLAT_MANIFEST
+from qik.cache.layer import FETCH, FLAT_BLOBS, FLAT_MANIFEST
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
                "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -79,40 +79,47 @@ def _size(path: pathlib.Path) -> int:
     return total
 
 
-def _make(manifest: pathlib.Path | None, folder: pathlib.Path | None) -> Entry:
-    """An entry from its manifest and its folder (either may be missing)."""
+def _make(manifest: pathlib.Path | None, folder: pathlib.Path | None) -> Entry | None:
+    """An entry from its manifest and its folder (either may be missing); None when both
+    are gone (removed by another process since the listing)."""
     parts = tuple(p for p in (manifest, folder) if p is not None)
     size = sum(_size(p) for p in parts)
     if manifest is not None:
         with contextlib.suppress(OSError):
             return Entry(path=manifest, size=size, used=manifest.stat().st_mtime, complete=True, parts=parts)
-    assert folder is not None
-    try:
-        used = folder.lstat().st_mtime  # blobs without a manifest: a write that crashed, or one going on
-    except OSError:
-        used = 0.0
-    return Entry(path=folder, size=size, used=used, complete=False, parts=parts)
+    # Blobs without a manifest (a write that crashed, or one going on), or a manifest that
+    # is a link leading nowhere: partial, dated by the name itself.
+    for part in parts:
+        with contextlib.suppress(OSError):
+            return Entry(path=part, size=size, used=part.lstat().st_mtime, complete=False, parts=parts)
+    return None
 
 
 def _leftover(path: pathlib.Path) -> Entry | None:
-    """A temporary file a cut-short write left (``.<name>.<pid>.<thread>.qik-tmp``)."""
+    """A temporary file a cut-short write left (``.<name>.<pid>.<thread>.qik-tmp``), or a
+    plugin-guide fetch's staging folder."""
     try:
         st = path.lstat()
     except OSError:
         return None
-    return Entry(path=path, size=st.st_size, used=st.st_mtime, complete=False, parts=(path,))
+    return Entry(path=path, size=_size(path), used=st.st_mtime, complete=False, parts=(path,))
 
 
 def _folder_entries(runnable: pathlib.Path) -> list[Entry]:
     """The entries of a plugin-guide cache: ``<runnable>/<key>/manifest.json`` and ``blobs/``."""
     out = []
-    for entry in sorted(runnable.iterdir()):
+    try:
+        found = sorted(runnable.iterdir())
+    except OSError:  # removed meanwhile, or unreadable
+        return []
+    for entry in found:
         if entry.name.endswith(".qik-tmp"):
             if (e := _leftover(entry)) is not None:
                 out.append(e)
         elif entry.is_dir() and not entry.is_symlink():
             manifest = entry / "manifest.json"
-            e = _make(None, entry)
+            if (e := _make(None, entry)) is None:
+                continue
             if manifest.is_file():
                 with contextlib.suppress(OSError):
                     e = Entry(path=entry, size=e.size, used=manifest.stat().st_mtime, complete=True, parts=(entry,))
@@ -138,9 +145,13 @@ def entries(root: pathlib.Path) -> list[Entry]:
         elif name.endswith(".qik-tmp"):
             if (e := _leftover(path)) is not None:
                 out.append(e)
+        elif name == FETCH and path.is_dir() and not path.is_symlink():
+            # What a plugin-guide fetch left when the process died mid-way: a leftover too.
+            with contextlib.suppress(OSError):
+                out.extend(e for staged in sorted(path.iterdir()) if (e := _leftover(staged)) is not None)
         elif not name.startswith(".") and path.is_dir() and not path.is_symlink():
             out.extend(_folder_entries(path))
-    out.extend(_make(manifest, folder) for manifest, folder in flat.values())
+    out.extend(e for manifest, folder in flat.values() if (e := _make(manifest, folder)) is not None)
     return out
 
 
@@ -171,7 +182,7 @@ def prune_dir(
             else:
                 with contextlib.suppress(OSError):
                     part.unlink()
-        if e.path.parent != root:
+        if e.path.parent != root and e.path.parent.name != FETCH:
             with contextlib.suppress(OSError):
                 e.path.parent.rmdir()  # a plugin-guide cache's folder of the runnable, once empty
     return doomed
