@@ -116,3 +116,21 @@ def test_broad_glob_is_not_fed_by_the_cache_itself(qik_project: Project) -> None
     assert "1 cached" in p.qik().err
     p.commit("cache")
     assert "1 cached" in p.qik().err
+
+
+def test_a_committed_link_to_a_device_as_the_manifest_is_ignored(qik_project: Project) -> None:
+    """A pull request can commit ``.qik/cache/<runnable>/manifest.json`` as a link to
+    /dev/zero: read whole, it would eat the memory of every run. It is a miss with a warning,
+    and the run's store replaces the link with a real manifest."""
+    p = qik_project
+    setup(p)
+    manifest = p.path(MANIFEST)
+    manifest.parent.mkdir(parents=True)
+    manifest.symlink_to("/dev/zero")
+    p.commit()
+    res = p.qik(timeout=30)
+    assert res.ok and "1 ran" in res.err, res.text
+    warned = [line for line in res.err.splitlines() if "manifest is not a file" in line]
+    assert warned and all("ignored the entry of gen" in line for line in warned), res.err
+    assert not manifest.is_symlink() and json.loads(p.read(MANIFEST))["name"] == "gen"
+    assert "1 cached" in p.qik().err

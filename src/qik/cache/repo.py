@@ -23,7 +23,7 @@ import qik.func
 import qik.hashing
 import qik.warnings
 from qik.cache import files
-from qik.cache.layer import scan
+from qik.cache.layer import read_manifest, scan
 from qik.cache.layered import Cache
 from qik.cache.manifest import (
     Artifact,
@@ -53,11 +53,10 @@ class Repo(Cache):
 
     def _read(self, runnable: Runnable) -> Manifest | None:
         try:
-            with open(self.manifest_path(runnable), "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        try:
+            # A pull request can commit a link to /dev/zero as a manifest: read only a file.
+            data = read_manifest(str(self.manifest_path(runnable)))
+            if data is None:
+                return None
             return decode(data)
         except Untrusted as exc:
             qik.warnings.warn(f"cache {self.name}: ignored the entry of {runnable.name}: {exc}")
