@@ -123,31 +123,14 @@ class Layer:
     def remove(self, slug: str, key: str) -> None:
         """Remove an entry: the manifest first (a reader then misses), then its blobs. A link
         in the cache is removed, never followed (nor anything removed through it)."""
-        import shutil  # only here: a warm run does not load it
-
         if self.folder:
-            for folder in (f"{self.root}/{slug}", f"{self.root}/{slug}/{key}"):
-                if os.path.islink(folder):
-                    with contextlib.suppress(OSError):
-                        os.unlink(folder)
-                    break
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.manifest_file(slug, key))
-                shutil.rmtree(folder, ignore_errors=True)
+            top, entry = f"{self.root}/{slug}", f"{self.root}/{slug}/{key}"
+            link = top if os.path.islink(top) else entry if os.path.islink(entry) else None
+            parts = [link] if link else [self.manifest_file(slug, key), entry]
         else:
-            manifest = self.manifest_file(slug, key)
-            try:
-                os.unlink(manifest)
-            except OSError:
-                if os.path.isdir(manifest) and not os.path.islink(manifest):  # a folder planted there
-                    shutil.rmtree(manifest, ignore_errors=True)
-            folder = self.blob_dir(slug, key)
-            if os.path.islink(folder):
-                with contextlib.suppress(OSError):
-                    os.unlink(folder)
-            elif os.path.lexists(folder):
-                shutil.rmtree(folder, ignore_errors=True)
+            parts = [self.manifest_file(slug, key), self.blob_dir(slug, key)]
+        for part in parts:
+            discard(part)
         with self._lock:
             if self._keys is not None:
                 self._keys.get(stem(slug), set()).discard(key)
@@ -189,6 +172,20 @@ class Layer:
             except (OSError, Untrusted):
                 continue
         return [m for _, m in sorted(found, key=lambda t: -t[0])]
+
+
+def discard(path: str | os.PathLike[str]) -> None:
+    """Remove what is at ``path`` in the cache: a file or a link is unlinked (a link is never
+    followed), a real folder removed whole; nothing there is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # only here: a warm run does not load it
+
+            shutil.rmtree(path, ignore_errors=True)
 
 
 _READ = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)

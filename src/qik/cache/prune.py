@@ -17,7 +17,7 @@ import time
 import msgspec
 
 import qik.errors
-from qik.cache.layer import FETCH, FLAT_BLOBS, FLAT_MANIFEST
+from qik.cache.layer import FETCH, FLAT_BLOBS, FLAT_MANIFEST, FOLDER_MANIFEST, discard
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
                "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -116,13 +116,9 @@ def _folder_entries(runnable: pathlib.Path) -> list[Entry]:
         if entry.name.endswith(".qik-tmp"):
             if (e := _leftover(entry)) is not None:
                 out.append(e)
-        elif entry.is_dir() and not entry.is_symlink():
-            manifest = entry / "manifest.json"
-            if (e := _make(None, entry)) is None:
-                continue
-            if manifest.is_file():
-                with contextlib.suppress(OSError):
-                    e = Entry(path=entry, size=e.size, used=manifest.stat().st_mtime, complete=True, parts=(entry,))
+        elif entry.is_dir() and not entry.is_symlink() and (e := _make(None, entry)) is not None:
+            with contextlib.suppress(OSError):  # complete, dated by its manifest, once that is there
+                e = msgspec.structs.replace(e, used=(entry / FOLDER_MANIFEST).stat().st_mtime, complete=True)
             out.append(e)
     return out
 
@@ -174,14 +170,8 @@ def prune_dir(
             if total > max_size:
                 doomed.append(e)
     for e in doomed:
-        import shutil  # only here: a warm run does not load it
-
         for part in e.parts:
-            if part.is_dir() and not part.is_symlink():
-                shutil.rmtree(part, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    part.unlink()
+            discard(part)
         if e.path.parent != root and e.path.parent.name != FETCH:
             with contextlib.suppress(OSError):
                 e.path.parent.rmdir()  # a plugin-guide cache's folder of the runnable, once empty
