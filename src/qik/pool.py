@@ -22,7 +22,7 @@ class Pool:
     def __init__(self, workers: int, name: str) -> None:
         self._workers = workers
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Future[Any] | None, Callable[[], Any]] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -36,6 +36,9 @@ class Pool:
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             fut, fn = item
+            if fut is None:
+                fn()  # posted: it hands its result over itself
+                continue
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
@@ -46,9 +49,18 @@ class Pool:
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on a worker, in a copy of the caller's context (so it sees the
         caller's qik session)."""
+        fut: Future[T] = Future()
+        self._put(fut, fn)
+        return fut
+
+    def post(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on a worker as :meth:`submit` does, with no future: ``fn`` hands its
+        result (or its exception) over itself. For the runner, which posts a thousand
+        functions a run: a future and a wait on it cost more than the queue it reads."""
+        self._put(None, fn)
+
+    def _put(self, fut: Future[Any] | None, fn: Callable[[], object]) -> None:
         if not self._threads:
             self._start()
-        fut: Future[T] = Future()
         ctx = contextvars.copy_context()
         self._queue.put((fut, lambda: ctx.run(fn)))
-        return fut

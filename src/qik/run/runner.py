@@ -10,9 +10,10 @@ child process group.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
+import functools
 import os
+import queue
 import signal
 import subprocess
 import threading
@@ -366,7 +367,15 @@ class Runner:
         outcomes: dict[str, Outcome] = {}
         self.console.begin(len(g.runnables))
         pool = qik.pool.Pool(self.workers, "qik-worker")
-        futures: dict[concurrent.futures.Future[Outcome], str] = {}
+        # What workers finished, in the order they did: (name, outcome, or what it raised).
+        results: queue.SimpleQueue[tuple[str, Outcome | BaseException]] = queue.SimpleQueue()
+        in_flight = 0
+
+        def work(r: qik.model.runnable.Runnable, hit: Missed | None) -> None:
+            try:
+                results.put((r.name, self.process(r, hit)))
+            except BaseException as exc:  # raised again on this thread
+                results.put((r.name, exc))
 
         def skip(name: str, why: str) -> None:
             for d in down[name]:
@@ -389,11 +398,11 @@ class Runner:
         qik.interrupt.signals().aware.set()  # from here on, signals only set events: this loop polls them
         try:
             self._prehash()
-            while ready or futures:
-                if qik.interrupt.signals().stop.is_set() and (not futures or self._stopping()):
+            while ready or in_flight:
+                if qik.interrupt.signals().stop.is_set() and (not in_flight or self._stopping()):
                     break  # children are gone, or stuck workers are abandoned
                 # Two per worker in flight: a worker never idles while this thread wakes up.
-                while ready and len(futures) < 2 * self.workers and not self._stopped():
+                while ready and in_flight < 2 * self.workers and not self._stopped():
                     name = ready.popleft()
                     if name in outcomes:
                         continue
@@ -401,15 +410,22 @@ class Runner:
                     if isinstance(hit, Outcome):
                         finish(name, hit)  # replayed here: what it unblocks is ready at once
                     else:
-                        r = g.runnables[name]
-                        futures[pool.submit(lambda r=r, hit=hit: self.process(r, hit))] = name  # type: ignore[misc]
-                if not futures:
+                        pool.post(functools.partial(work, g.runnables[name], hit))
+                        in_flight += 1
+                if not in_flight:
                     continue
-                done, _ = concurrent.futures.wait(futures, timeout=0.1, return_when="FIRST_COMPLETED")
+                try:
+                    done = [results.get(timeout=0.1)]
+                except queue.Empty:
+                    done = []
+                while not results.empty():
+                    done.append(results.get())
                 self.console.tick()
-                for fut in sorted(done, key=lambda f: futures[f]):
-                    name = futures.pop(fut)
-                    finish(name, fut.result())
+                in_flight -= len(done)
+                for name, o in sorted(done, key=lambda d: d[0]):
+                    if isinstance(o, BaseException):
+                        raise o
+                    finish(name, o)
         finally:
             if not aware:
                 qik.interrupt.signals().aware.clear()
