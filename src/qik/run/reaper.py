@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 _REAPER = r"""
 import os, signal, sys, time
@@ -29,40 +30,71 @@ class Reaper:
     """A watchdog process that ends the runner's child process groups if qik itself dies
     (``kill -9``, the OOM killer): it holds a pipe from qik and, when the pipe closes with
     groups still registered, sends them SIGTERM, then SIGKILL after 3 s. Started with the
-    first child; in its own session, so a terminal's Ctrl-C does not reach it."""
+    first child; in its own session, so a terminal's Ctrl-C does not reach it.
+
+    A group is registered at once (a child must never outlive a qik killed right after
+    starting it); a group whose child was reaped is forgotten with the next registration,
+    in the same write, or within :data:`LAG` seconds: one write, and one wake-up of the
+    watchdog, per child instead of two. Until then the watchdog still holds a number no
+    process of ours has: if qik died in that moment, it would signal that group if a new
+    session leader had been given the same pid, as it would in the instant between the
+    reap and any message."""
+
+    #: How long a reaped child's group may stay registered when no new child starts.
+    LAG = 0.05
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._off = False
+        self._gone: list[str] = []  # reaped groups not yet sent
+        self._gone_since = 0.0
 
     def _send(self, line: str) -> None:
-        with self._lock:
-            if self._off:
-                return
-            try:
-                if self._proc is None:
-                    self._proc = subprocess.Popen(
-                        [sys.executable, "-S", "-c", _REAPER],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
-                assert self._proc.stdin is not None
-                # One write(2) of a line shorter than PIPE_BUF: atomic, nothing buffered.
-                os.write(self._proc.stdin.fileno(), line.encode())
-            except OSError:
-                self._off = True  # no watchdog: children are still ended on every normal exit
+        """Write ``line`` (and the reaped groups not yet sent) to the watchdog, which is
+        started on the first call. The caller holds the lock."""
+        if self._off:
+            return
+        if self._gone:
+            line = "".join(self._gone) + line
+            self._gone.clear()
+        try:
+            if self._proc is None:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-S", "-c", _REAPER],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            assert self._proc.stdin is not None
+            # One write(2): a pipe takes up to PIPE_BUF (4 KiB) bytes at once, and qik
+            # dying part-way through a longer one leaves the watchdog whole lines.
+            os.write(self._proc.stdin.fileno(), line.encode())
+        except OSError:
+            self._off = True  # no watchdog: children are still ended on every normal exit
 
     def add(self, pid: int) -> None:
-        self._send(f"+{pid}\n")
+        with self._lock:
+            self._send(f"+{pid}\n")
 
     def remove(self, pid: int) -> None:
-        self._send(f"-{pid}\n")
+        """Forget the group of a reaped child."""
+        with self._lock:
+            now = time.monotonic()
+            if not self._gone:
+                self._gone_since = now
+            self._gone.append(f"-{pid}\n")
+            if now - self._gone_since >= self.LAG or len(self._gone) >= 64:
+                self._send("")
 
     def close(self) -> None:
+        """Send what is pending and close the pipe (the watchdog then ends the groups still
+        registered: none, after a run that ended its children)."""
         with self._lock:
+            if self._gone and self._proc is not None:
+                self._send("")
+            self._gone.clear()
             if self._proc is not None and self._proc.stdin is not None:
                 with contextlib.suppress(OSError):
                     self._proc.stdin.close()
