@@ -190,8 +190,9 @@ def test_a_cold_run_reads_never_stored_inputs_before_the_workers_start(qik_proje
     assert p.qik("b").ok  # b is stored; a never was
     p.write("src/b/1.txt", "changed")  # would be read if it were prehashed
     read: list[str] = []
-    real = qik.fingerprint.file_digest
+    real, real_fd = qik.fingerprint.file_digest, qik.fingerprint.fd_digest
     monkeypatch.setattr(qik.fingerprint, "file_digest", lambda path, size=1 << 20: read.append(path) or real(path, size))
+    monkeypatch.setattr(qik.fingerprint, "fd_digest", lambda fd, size=1 << 20: read.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fd(fd, size))
     with Session(p.root, plugins=qik.project.plugins.Selection(autoload=False)):
         qik.conf.project()
         qik.model.ctx.configure()

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 import qik.fingerprint
+import qik.hashing
 import qik.warnings
 from qik.testing import Project, Result
 
@@ -75,6 +76,44 @@ def test_non_utf8_names_are_remembered_by_their_bytes(tmp_path: pathlib.Path) ->
     again.save()
     plain = msgspec.msgpack.decode((tmp_path / "._qik" / "digests").read_bytes())
     assert isinstance(plain, dict) and list(plain) == ["é.txt"]
+
+
+def test_a_file_the_memo_does_not_know_is_digested_as_one_it_knows(tmp_path: pathlib.Path) -> None:
+    """A cold run opens a file the memo does not know without an lstat first (O_NOFOLLOW,
+    O_NONBLOCK, then fstat): every kind of entry gets the digest the lstat path gives
+    (a link is its target's name, even one to /dev/zero or a FIFO; a FIFO, a socket or a
+    plain folder has none), and nothing blocks."""
+    import socket
+    import threading
+
+    (tmp_path / "file.txt").write_bytes(b"x" * 70_000)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    os.symlink("file.txt", tmp_path / "link")
+    os.symlink("missing", tmp_path / "dangling")
+    os.symlink("/dev/zero", tmp_path / "zero")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink("fifo", tmp_path / "to-fifo")
+    (tmp_path / "folder").mkdir()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "sock"))
+    names = ["file.txt", "empty.txt", "link", "dangling", "zero", "fifo", "to-fifo", "folder", "sock", "gone"]
+    try:
+        fresh = qik.fingerprint.Fingerprinter(str(tmp_path), str(tmp_path / "._qik"))
+        got: list[dict[str, str]] = []
+        t = threading.Thread(target=lambda: got.append(fresh.digests(names)), daemon=True)
+        t.start()
+        t.join(10)
+        assert got, "a digest blocked"
+        known = qik.fingerprint.Fingerprinter(str(tmp_path), str(tmp_path / "._qik"))
+        wrong = qik.fingerprint._Stat(-1, -1, -1, "stale")  # known, with another stat: lstat, then read
+        known._stats_loaded = {name: wrong for name in names}
+        assert got[0] == known.digests(names)
+        assert got[0].keys() == {"file.txt", "empty.txt", "link", "dangling", "zero", "to-fifo"}
+        assert got[0]["file.txt"] == qik.hashing.file_digest(str(tmp_path / "file.txt"))
+        assert fresh.known("file.txt") == known.known("file.txt")  # the same stat remembered
+        assert fresh.known("fifo") is None
+    finally:
+        sock.close()
 
 
 # Root writes into a read-only folder unless it gives up the capability to override modes.

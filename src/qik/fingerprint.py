@@ -23,9 +23,12 @@ import qik.current
 import qik.errors
 import qik.warnings
 from qik.globs import _entries, match_list
-from qik.hashing import file_digest, hash_bytes
+from qik.hashing import fd_digest, file_digest, hash_bytes
 
 _RACY_NS = 2_000_000_000  # digests of files touched this recently are not persisted
+#: How a file the memo does not know is opened: never through a link, never waiting on a
+#: FIFO, never becoming the controlling terminal.
+_PROBE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 
 
 # ---- the file universe and digests ----
@@ -297,14 +300,17 @@ class Fingerprinter:
         lstat = os.lstat
         base = self._base
         for rel in paths:
+            known = memo(rel)
+            if known is None:  # not seen before (a cold run): opened at once, no lstat
+                if (digest := self._read_new(rel)) is not None:
+                    out[rel] = digest
+                continue
             try:
                 st = lstat(base + rel)
             except OSError:
                 continue
-            known = memo(rel)
             if (
-                known is not None
-                and known.mtime_ns == st.st_mtime_ns
+                known.mtime_ns == st.st_mtime_ns
                 and known.size == st.st_size
                 and known.ino == st.st_ino
             ):
@@ -312,6 +318,37 @@ class Fingerprinter:
             elif (digest := self._read(rel, st)) is not None:
                 out[rel] = digest
         return out
+
+    def _read_new(self, rel: str) -> str | None:
+        """The digest of a file the memo does not know, opened without following a link
+        (nor blocking on a FIFO) and stat'ed by its descriptor: one path lookup instead of
+        two, for each of the 10,000 files of a cold run at 500x20. Anything but a regular
+        file (a link, a folder, a FIFO) goes the way of :meth:`_read`."""
+        path = self._base + rel
+        try:
+            fd = os.open(path, _PROBE)
+        except FileNotFoundError:
+            return None
+        except OSError:  # a link (ELOOP), no permission...: as a file met by lstat
+            try:
+                return self._read(rel, os.lstat(path))
+            except OSError:
+                return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                os.close(fd)
+                fd = -1
+                return self._read(rel, st)
+            digest = fd_digest(fd, st.st_size)
+        except OSError:
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)
+        self._dirty = True
+        return digest
 
     def _read(self, rel: str, st: os.stat_result) -> str | None:
         path = self._base + rel

@@ -52,15 +52,20 @@ def key(obj: Any) -> str:
 def file_digest(path: str, size: int = _CHUNK) -> str:
     """The content digest of a file. ``size`` (from a stat) lets a small file be read in one
     call; plain ``os`` calls cost half of ``open()`` for the many small files of a cold run."""
-    h = blake2b(digest_size=16)
     fd = os.open(path, os.O_RDONLY)
     try:
-        want = min(size, _CHUNK) + 1  # one more byte: a file that grew is read to its end
-        while chunk := os.read(fd, want):
-            h.update(chunk)
-            if len(chunk) < want:  # a short read of a regular file is its end
-                break
-            want = _CHUNK
+        return fd_digest(fd, size)
     finally:
         os.close(fd)
+
+
+def fd_digest(fd: int, size: int = _CHUNK) -> str:
+    """:func:`file_digest` of a file open for reading at ``fd``, read from where it is."""
+    h = blake2b(digest_size=16)
+    want = min(size, _CHUNK) + 1  # one more byte: a file that grew is read to its end
+    while chunk := os.read(fd, want):
+        h.update(chunk)
+        if len(chunk) < want:  # a short read of a regular file is its end
+            break
+        want = _CHUNK
     return h.hexdigest()
