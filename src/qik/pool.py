@@ -10,8 +10,10 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # imported when a future is asked for: concurrent.futures imports logging
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 
@@ -49,6 +51,8 @@ class Pool:
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on a worker, in a copy of the caller's context (so it sees the
         caller's qik session)."""
+        from concurrent.futures import Future
+
         fut: Future[T] = Future()
         self._put(fut, fn)
         return fut

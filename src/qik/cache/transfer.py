@@ -8,16 +8,17 @@ an interrupt cancels what has not started and says how many were lost.
 
 from __future__ import annotations
 
-import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import qik.current
 import qik.interrupt
 from qik.pool import Pool
+
+if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) only once a transfer is made
+    from concurrent.futures import Future
 
 T = TypeVar("T")
 
@@ -69,7 +70,7 @@ def run_calls(fns: list[Callable[[Call], T]], calls: list[Call], *, idle: float,
         for c in calls:
             if c.started is not None and now - c.last > idle + c.budget:
                 raise Stalled(f"no answer for {idle:.0f}s")
-        concurrent.futures.wait(futs, timeout=0.05)
+        _wait(futs, timeout=0.05)
 
 
 class Uploads:
@@ -109,7 +110,7 @@ class Uploads:
             todo = list(self._all)
         for f in todo:
             f.cancel()
-        concurrent.futures.wait(todo, timeout=0.5)
+        _wait(todo, timeout=0.5)
         return self._lost()
 
     def _lost(self) -> int:
@@ -124,3 +125,9 @@ def wait_uploads(stop: threading.Event | None = None) -> int:
     not (see :meth:`Uploads.wait`)."""
     s = qik.current.get()
     return s.uploads.wait(stop) if s is not None and s._uploads is not None else 0
+
+
+def _wait(futures: list[Future[T]], timeout: float) -> None:
+    import concurrent.futures
+
+    concurrent.futures.wait(futures, timeout=timeout)
