@@ -7,8 +7,9 @@ own (Python 3.11 has no chdir spawn action); anything else takes ``Popen``.
 
 ``os.posix_spawn`` holds the GIL until the child has exec'd: 0.45 ms a child on this
 project's 2-core benchmark, when no other worker can run Python (its output, its store).
-On glibc the C function is called through ``ctypes`` instead, which lets the GIL go for
-the call; anything ``ctypes`` cannot set up falls back to ``os.posix_spawn``.
+On glibc the C function is called through ``ctypes`` instead, from the ninth child of
+the process on, which lets the GIL go for the call; anything ``ctypes`` cannot set up
+falls back to ``os.posix_spawn``.
 
 Either way the child is what ``Popen(["/bin/sh", "-c", cmd], start_new_session=True,
 stdin=DEVNULL, stdout=PIPE, stderr=STDOUT)`` makes: its own session and process group,
@@ -96,7 +97,8 @@ def shell(command: str, *, cwd: str, env: dict[str, str]) -> Child:
     """``/bin/sh -c command`` in ``cwd`` with ``env``, in a new session, output piped."""
     args = ["/bin/sh", "-c", command]
     if hasattr(os, "posix_spawn") and _same_dir(cwd):
-        spawn = _libc() or _os_spawn
+        _COUNT[0] += 1  # a lost increment under threads only delays the switch
+        spawn = (_COUNT[0] > _FIRST and _libc()) or _os_spawn
         r, w = os.pipe()
         try:
             pid = spawn(args, env, w)
@@ -204,6 +206,10 @@ class _LibcSpawn:
         return pid.value
 
 
+#: Children spawned with os.posix_spawn before the ctypes spawner is made (2.4 ms to
+#: import ctypes and set it up: more than it saves in a run of a few children).
+_FIRST = 8
+_COUNT = [0]
 _LIBC: list[_LibcSpawn | None] = []
 _LIBC_LOCK = threading.Lock()
 
