@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,7 +40,12 @@ class Pool:
         while (item := self._queue.get()) is not None:
             fut, fn = item
             if fut is None:
-                fn()  # posted: it hands its result over itself
+                try:
+                    fn()  # posted: it hands its result (or its exception) over itself
+                except BaseException:  # noqa: BLE001 - one that escapes must not cost a worker
+                    # Said as a thread's death is, and the worker goes on: with it gone, what
+                    # is queued behind would never run, and whoever waits for it waits forever.
+                    threading.excepthook(threading.ExceptHookArgs((*sys.exc_info(), threading.current_thread())))
                 continue
             if not fut.set_running_or_notify_cancel():
                 continue
@@ -60,7 +66,9 @@ class Pool:
     def post(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on a worker as :meth:`submit` does, with no future: ``fn`` hands its
         result (or its exception) over itself. For the runner, which posts a thousand
-        functions a run: a future and a wait on it cost more than the queue it reads."""
+        functions a run: a future and a wait on it cost more than the queue it reads. An
+        exception that escapes ``fn`` anyway goes to ``threading.excepthook``; the worker
+        goes on."""
         self._put(None, fn)
 
     def _put(self, fut: Future[Any] | None, fn: Callable[[], object]) -> None:

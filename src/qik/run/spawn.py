@@ -15,7 +15,13 @@ Either way the child is what ``Popen(["/bin/sh", "-c", cmd], start_new_session=T
 stdin=DEVNULL, stdout=PIPE, stderr=STDOUT)`` makes: its own session and process group,
 stdin from ``/dev/null``, stdout and stderr into one pipe, SIGPIPE and SIGXFSZ at their
 defaults (Python ignores them; a ``yes | head`` in a command must not), and no file
-descriptor of ours but the pipe (every other one is close-on-exec, PEP 446).
+descriptor of ours but the pipe. Python makes every descriptor close-on-exec (PEP 446),
+but not one qik was started with (``exec 3>log; qik``, a CI runner's or make's pipes) or
+one a plugin made inheritable: ``Popen(close_fds=True)`` closes those in the child, and
+so does the spawn (glibc's ``closefrom`` action, else one close action for each). One
+difference stays, in both spawners: glibc's posix_spawn leaves its own two signals (32
+and 33, which Python cannot name) ignored in the child, where Popen's has them at their
+default; a program that uses them installs its handler, which replaces that.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from typing import IO, Protocol
 
 
@@ -98,10 +105,14 @@ def shell(command: str, *, cwd: str, env: dict[str, str]) -> Child:
     args = ["/bin/sh", "-c", command]
     if hasattr(os, "posix_spawn") and _same_dir(cwd):
         _COUNT[0] += 1  # a lost increment under threads only delays the switch
-        spawn = (_COUNT[0] > _FIRST and _libc()) or _os_spawn
+        libc = _COUNT[0] > _FIRST and _libc()
         r, w = os.pipe()
         try:
-            pid = spawn(args, env, w)
+            if w <= 2:  # qik was started with stdio closed: no dup2 action onto its own source
+                w, low = _above_stdio(w), w
+                os.close(low)
+            # (the listing of inheritable descriptors lets the GIL go: not in _os_spawn)
+            pid = libc(args, env, w) if libc else _os_spawn(args, env, w, _inherited())
         except BaseException:
             os.close(r)
             raise
@@ -119,27 +130,57 @@ def shell(command: str, *, cwd: str, env: dict[str, str]) -> Child:
     )
 
 
-def _os_spawn(args: list[str], env: dict[str, str], out: int) -> int:
-    return os.posix_spawn(
-        args[0],
-        args,
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, out, 1),
-            (os.POSIX_SPAWN_DUP2, out, 2),
-        ],
-        setsid=True,
-        setsigdef=_DEFAULTS,
-    )
+def _above_stdio(fd: int) -> int:
+    """A copy of ``fd`` above 2 (a dup2 onto itself keeps close-on-exec before glibc 2.29:
+    the child's stdout would be closed at exec)."""
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+
+
+def _os_spawn(args: list[str], env: dict[str, str], out: int, close: Iterable[int] = ()) -> int:
+    """``os.posix_spawn``, closing ``close`` (see :func:`_inherited`) in the child."""
+    # stdout and stderr first, then the closes, stdin last (the closes leave room for
+    # /dev/null when the process is at its descriptor limit).
+    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = [
+        (os.POSIX_SPAWN_DUP2, out, 1),
+        (os.POSIX_SPAWN_DUP2, out, 2),
+    ]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in close]
+    actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+    return os.posix_spawn(args[0], args, env, file_actions=actions, setsid=True, setsigdef=_DEFAULTS)
+
+
+def _inherited() -> list[int]:
+    """The descriptors above 2 that a child would inherit (not close-on-exec), which
+    ``Popen(close_fds=True)`` closes in its child. Read from ``/proc/self/fd`` (``/dev/fd``
+    elsewhere); none where neither lists them."""
+    try:
+        names = os.listdir("/proc/self/fd" if sys.platform == "linux" else "/dev/fd")
+    except OSError:
+        return []
+    fds = []
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    fds.append(fd)
+            except OSError:  # the listing's own descriptor, or one closed since
+                pass
+    return fds
 
 
 class _LibcSpawn:
     """glibc's ``posix_spawn`` called through ``ctypes`` (which releases the GIL for the
     call), making the child :func:`_os_spawn` makes. The attributes (a new session, SIGPIPE
     and SIGXFSZ at their defaults) are the same for every child and built once; the file
-    actions (stdin from ``/dev/null``, kept open; stdout and stderr into ``out``) per call.
-    Arguments and environment are checked as ``os.posix_spawn`` checks them."""
+    actions (stdout and stderr into ``out``, every descriptor above 2 closed, stdin opened
+    from ``/dev/null``) per call. ``/dev/null`` is opened in each child, not dup'ed from a
+    descriptor kept open here: code that closes descriptors it does not own (a plugin's
+    ``os.closerange``) would leave its number to whatever is opened next, a file or the
+    run's own pipe, as the children's stdin. Arguments and environment are checked as
+    ``os.posix_spawn`` checks them."""
 
     _SIZE = 1024  # more than glibc's posix_spawnattr_t (336 bytes) or file actions (80)
     _SETSIGDEF, _SETSID = 0x04, 0x80  # glibc's <spawn.h>
@@ -154,6 +195,15 @@ class _LibcSpawn:
         self._init, self._destroy = libc.posix_spawn_file_actions_init, libc.posix_spawn_file_actions_destroy
         self._dup2 = libc.posix_spawn_file_actions_adddup2
         self._dup2.argtypes = [c.c_void_p, c.c_int, c.c_int]
+        self._open = libc.posix_spawn_file_actions_addopen
+        self._open.argtypes = [c.c_void_p, c.c_int, c.c_char_p, c.c_int, c.c_uint]
+        self._close = libc.posix_spawn_file_actions_addclose
+        self._close.argtypes = [c.c_void_p, c.c_int]
+        #: glibc 2.34 on; older ones get a close action for each inheritable descriptor.
+        self._closefrom = getattr(libc, "posix_spawn_file_actions_addclosefrom_np", None)
+        if self._closefrom is not None:
+            self._closefrom.argtypes = [c.c_void_p, c.c_int]
+        self._devnull = os.fsencode(os.devnull)
         self._attr = c.create_string_buffer(self._SIZE)
         sigset = c.create_string_buffer(self._SIZE)
         if (
@@ -164,7 +214,6 @@ class _LibcSpawn:
             or libc.posix_spawnattr_setflags(self._attr, c.c_short(self._SETSIGDEF | self._SETSID))
         ):
             raise OSError("posix_spawnattr")
-        self._null = os.open(os.devnull, os.O_RDONLY)  # close-on-exec; dup'ed into each child
         #: (name, value) -> b"name=value": the environment is mostly the same for every child.
         self._encoded: dict[tuple[str, str], bytes] = {}
 
@@ -195,9 +244,17 @@ class _LibcSpawn:
         if self._init(actions):
             raise OSError(c.get_errno(), "posix_spawn_file_actions_init")
         try:
-            for fd, target in ((self._null, 0), (out, 1), (out, 2)):
-                if err := self._dup2(actions, fd, target):
-                    raise OSError(err, os.strerror(err))
+            # As _os_spawn: stdout and stderr, every other descriptor closed, then stdin.
+            err = self._dup2(actions, out, 1) or self._dup2(actions, out, 2)
+            if not err:
+                if self._closefrom is not None:
+                    err = self._closefrom(actions, 3)
+                else:
+                    for fd in _inherited():
+                        err = err or self._close(actions, fd)
+            err = err or self._open(actions, 0, self._devnull, os.O_RDONLY, 0)
+            if err:
+                raise OSError(err, os.strerror(err))
             err = self._spawn(c.byref(pid), argv[0], actions, self._attr, c_argv, c_envp)
         finally:
             self._destroy(actions)
