@@ -17,11 +17,12 @@ import qik.model.venv
 import qik.registry
 
 
-def parse_dotenv(text: str, env: dict[str, str] | None = None) -> dict[str, str]:
-    """KEY=VALUE lines; ``export``, quotes, comments and ``${VAR}`` expansion."""
+def parse_dotenv(text: str, env: dict[str, str] | None = None, what: str = "A dotenv file") -> dict[str, str]:
+    """KEY=VALUE lines; ``export``, quotes, comments and ``${VAR}`` expansion. A line with
+    no name (``=x``) is an error: no process can be given such a variable."""
     out: dict[str, str] = {}
     scope = dict(env or {})
-    for raw in text.splitlines():
+    for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -31,6 +32,8 @@ def parse_dotenv(text: str, env: dict[str, str] | None = None) -> dict[str, str]
         if not sep:
             continue
         key, val = key.strip(), val.strip()
+        if not key:
+            raise qik.errors.ConfigError(f"{what} has a variable with no name (line {n}).")
         if len(val) >= 2 and val[0] == val[-1] and val[0] in "'\"":
             quoted, val = val[0], val[1:-1]
         else:
@@ -74,13 +77,16 @@ class Space(msgspec.Struct, frozen=True, dict=True):
         env = dict(self.venv.environ)
         root = qik.conf.root()
         for f in self.dotenv:
-            env |= parse_dotenv(self._read_dotenv(root / f, f), env)
+            env |= parse_dotenv(self._read_dotenv(root / f, f), env, self._what(f))
         return env
+
+    def _what(self, name: str) -> str:
+        return f'The dotenv file "{name}" of space "{self.name}"'
 
     def _read_dotenv(self, path: pathlib.Path, name: str) -> str:
         """A dotenv file's text; one that is missing, unreadable, not UTF-8 or holds a NUL
         byte (no environment value can) is an error naming it."""
-        what = f'The dotenv file "{name}" of space "{self.name}"'
+        what = self._what(name)
         try:
             text = path.read_bytes().decode("utf-8")
         except FileNotFoundError:

@@ -91,6 +91,7 @@ class Runner:
         self._spawning = 0  # children being started outside the lock (see _execute)
         self._unstored: set[str] = set()  # runnables never stored, by _prehash
         self._worker_ids: dict[int, int] = {}
+        self._raised = False  # a worker raised: the run ends with its error (_abort)
         self.out_dir = qik.conf.priv_work_dir() / "out"
 
     # ---- one runnable ----
@@ -131,14 +132,26 @@ class Runner:
                 return qik.cache.Result(code=130, log="", duration=0.0)
             self._spawning += 1
         proc: qik.run.spawn.Child | None = None
+        start_failed: OSError | ValueError | None = None
         try:
             proc = qik.run.spawn.shell(r.exec, cwd=self.root, env=env)
+        except (OSError, ValueError) as exc:  # E2BIG (an environment too big), a NUL byte...
+            start_failed = exc
         finally:
             with self._procs_lock:
                 self._spawning -= 1
                 if proc is not None:
                     self._procs[proc.pid] = proc
                 stopped = self._stopped()
+        if proc is None:
+            # A command the shell cannot be started for fails as a shell fails a command it
+            # cannot execute (126), with why in its log.
+            reason = (start_failed.strerror if isinstance(start_failed, OSError) else None) or start_failed
+            log = f"qik: error: the shell could not be started ({reason})\n"
+            self._write_log(r, log.encode())
+            if self.console.stream:
+                self.console.output(log.encode())
+            return qik.cache.Result(code=126, log=log, duration=time.monotonic() - start)
         self._reaper.add(proc.pid)
         if stopped:
             _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping
@@ -165,7 +178,8 @@ class Runner:
         computes the inputs nor asks the cache again.
         """
         o = self._process(r, missed)
-        self.console.finished(o)
+        if not self._raised:  # after a worker raised, the run is over: its error is what is said
+            self.console.finished(o)
         return o
 
     def _process(self, r: qik.model.runnable.Runnable, missed: Missed | None = None) -> Outcome:
@@ -396,6 +410,7 @@ class Runner:
 
         aware = qik.interrupt.signals().aware.is_set()
         qik.interrupt.signals().aware.set()  # from here on, signals only set events: this loop polls them
+        _reap_own_children()
         try:
             self._prehash()
             while ready or in_flight:
@@ -424,12 +439,15 @@ class Runner:
                 in_flight -= len(done)
                 for name, o in sorted(done, key=lambda d: d[0]):
                     if isinstance(o, BaseException):
+                        self._abort()
                         raise o
                     finish(name, o)
         finally:
             if not aware:
                 qik.interrupt.signals().aware.clear()
-            if self._stopped():
+            if self._raised:
+                self._settle(signal.SIGTERM)  # the watchdog sends SIGKILL 3 s after qik ends
+            elif self._stopped():
                 self._settle()
             self._reaper.close()
             with contextlib.suppress(OSError):
@@ -449,16 +467,25 @@ class Runner:
             self._abandon_at = now + 0.5
         return self._abandon_at is not None and now >= self._abandon_at
 
-    def _settle(self) -> None:
-        """After stopping: wait (briefly) for spawns in flight, then SIGKILL every group
-        still registered, so a child started as the run stopped does not outlive it."""
+    def _abort(self) -> None:
+        """A worker raised (a bug, or an error found only as a runnable starts): the run ends
+        with that error. No queued runnable starts a child from here on, and no outcome
+        more is shown (it would read as "interrupted")."""
+        self._raised = True
+        with self._procs_lock:
+            self._stop.set()
+        self._signal_all(signal.SIGTERM)
+
+    def _settle(self, sig: int = signal.SIGKILL) -> None:
+        """After stopping: wait (briefly) for spawns in flight, then send ``sig`` to every
+        group still registered, so a child started as the run stopped does not outlive it."""
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             with self._procs_lock:
                 if not self._spawning:
                     break
             time.sleep(0.002)
-        self._signal_all(signal.SIGKILL)
+        self._signal_all(sig)
 
     def _signal_all(self, sig: int) -> None:
         with self._procs_lock:
@@ -477,6 +504,15 @@ class Runner:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             _killpg(p.pid, signal.SIGKILL)
+
+
+def _reap_own_children() -> None:
+    """SIGCHLD ignored (inherited so from whoever started qik: ignored signals survive exec)
+    makes the kernel reap children itself, and every wait then fails: each command would
+    end "255". Put back to the default, from the main thread (where it can be set), so
+    qik waits for its children, and they start with it at the default too."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def _lstat(path: str) -> tuple[int, int, int, int] | None:
