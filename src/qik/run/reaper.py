@@ -97,13 +97,12 @@ class Reaper:
         with self._lock:
             if self._proc is None or self._off:
                 return  # no watchdog holds it
-            now = time.monotonic()
             if not self._gone:
-                self._gone_since = now
+                self._gone_since = time.monotonic()
             self._gone.append(f"-{pid}\n")
-            if now - self._gone_since >= self.LAG or len(self._gone) >= 64:
+            if len(self._gone) >= 64:  # a write stays one pipe buffer long
                 self._send("")
-            elif len(self._gone) == 1:
+            elif len(self._gone) == 1:  # the flusher sends it LAG from now, if no add does
                 if self._flusher is not None:
                     self._wake.notify()
                     return
