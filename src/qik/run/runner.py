@@ -112,14 +112,18 @@ class Runner:
         except OSError as exc:
             qik.warnings.warn(f"could not write {qik.conf.priv_work_dir(rel=True)}/out ({exc.strerror or exc})", key="out-dir")
 
+    def _logged(self, r: qik.model.runnable.Runnable, code: int, text: str, start: float) -> qik.cache.Result:
+        """The result of a runnable whose whole output is ``text`` at once (an in-process
+        call, a shell that could not start): logged, shown, timed from ``start``."""
+        self._write_log(r, text.encode())
+        if self.console.stream and text:
+            self.console.output(text.encode())
+        return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
+
     def _execute(self, r: qik.model.runnable.Runnable) -> qik.cache.Result:
         start = time.monotonic()
         if not r.shell:
-            code, text = r.call()
-            self._write_log(r, text.encode())
-            if self.console.stream and text:
-                self.console.output(text.encode())
-            return qik.cache.Result(code=code, log=text, duration=time.monotonic() - start)
+            return self._logged(r, *r.call(), start)
         env = r.environ(self._worker_id())
         chunks: list[bytes] = []
         # Workers spawn in parallel, outside the lock, counted in _spawning: the stop flag
@@ -147,11 +151,7 @@ class Runner:
             # A command the shell cannot be started for fails as a shell fails a command it
             # cannot execute (126), with why in its log.
             reason = (start_failed.strerror if isinstance(start_failed, OSError) else None) or start_failed
-            log = f"qik: error: the shell could not be started ({reason})\n"
-            self._write_log(r, log.encode())
-            if self.console.stream:
-                self.console.output(log.encode())
-            return qik.cache.Result(code=126, log=log, duration=time.monotonic() - start)
+            return self._logged(r, 126, f"qik: error: the shell could not be started ({reason})\n", start)
         self._reaper.add(proc.pid)
         if stopped:
             _killpg(proc.pid, signal.SIGKILL)  # started as the run was stopping

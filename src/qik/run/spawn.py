@@ -111,7 +111,8 @@ def shell(command: str, *, cwd: str, env: dict[str, str]) -> Child:
             if w <= 2:  # qik was started with stdio closed: no dup2 action onto its own source
                 w, low = _above_stdio(w), w
                 os.close(low)
-            # (the listing of inheritable descriptors lets the GIL go: not in _os_spawn)
+            # The descriptors to close are listed here, not in _os_spawn: that function is
+            # the one GIL-holding call (test_the_ctypes_spawn_lets_other_threads_run).
             pid = libc(args, env, w) if libc else _os_spawn(args, env, w, _inherited())
         except BaseException:
             os.close(r)
