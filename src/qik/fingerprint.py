@@ -322,8 +322,7 @@ class Fingerprinter:
     def _read_new(self, rel: str) -> str | None:
         """The digest of a file the memo does not know, opened without following a link
         (nor blocking on a FIFO) and stat'ed by its descriptor: one path lookup instead of
-        two, for each of the 10,000 files of a cold run at 500x20. Anything but a regular
-        file (a link, a folder, a FIFO) goes the way of :meth:`_read`."""
+        two, for each of the 10,000 files of a cold run at 500x20."""
         path = self._base + rel
         try:
             fd = os.open(path, _PROBE)
@@ -335,28 +334,21 @@ class Fingerprinter:
             except OSError:
                 return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                os.close(fd)
-                fd = -1
-                return self._read(rel, st)
-            digest = fd_digest(fd, st.st_size)
+            return self._read(rel, os.fstat(fd), fd)
         except OSError:
             return None
         finally:
-            if fd >= 0:
-                os.close(fd)
-        self._stats[rel] = _Stat(st.st_size, st.st_mtime_ns, st.st_ino, digest)
-        self._dirty = True
-        return digest
+            os.close(fd)
 
-    def _read(self, rel: str, st: os.stat_result) -> str | None:
+    def _read(self, rel: str, st: os.stat_result, fd: int | None = None) -> str | None:
+        """The digest of an entry ``st`` (an ``lstat``) describes; ``fd``: the entry opened
+        without following a link, to read a regular file from."""
         path = self._base + rel
         if stat.S_ISLNK(st.st_mode):
             digest = "link:" + hash_bytes(os.fsencode(os.readlink(path)))
         elif stat.S_ISREG(st.st_mode):
             try:
-                digest = file_digest(path, st.st_size)
+                digest = file_digest(path, st.st_size) if fd is None else fd_digest(fd, st.st_size)
             except OSError:
                 return None
         elif stat.S_ISDIR(st.st_mode):
