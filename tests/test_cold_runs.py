@@ -1,7 +1,6 @@
 """What a cold run does once per runnable (issue 17): the command shell as the runner starts
 it (qik.run.spawn: with posix_spawn, through ctypes or os.posix_spawn, it must be the child
-Popen made, and be waited for like one), the watchdog told of each child (qik.run.reaper),
-and the input files digested before the workers start (Runner._prehash)."""
+Popen made, and be waited for like one), and the input files digested before the workers start (Runner._prehash)."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from collections.abc import Callable
 
 import pytest
 
-import qik.run.reaper
 import qik.run.spawn
 from qik.testing import Project
 
@@ -202,62 +200,6 @@ def test_a_cold_run_reads_never_stored_inputs_before_the_workers_start(qik_proje
         runner._prehash()
     assert sorted(os.path.relpath(x, p.root) for x in read) == ["src/a/1.txt", "src/a/2.txt"]
     assert runner._unstored == {"a"}  # replay_local leaves a's key to a worker: a sure miss
-
-
-def _sessions(n: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen(["sleep", "30"], start_new_session=True) for _ in range(n)]
-
-
-def _ended(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
-def test_the_watchdog_is_told_of_reaped_children_before_its_pipe_closes() -> None:
-    """Reaper.remove holds a removal back for the next write; close sends it first, so the
-    watchdog ends only the groups still registered (here b; a was "reaped")."""
-    a, b = procs = _sessions(2)
-    try:
-        reaper = qik.run.reaper.Reaper()
-        reaper.add(a.pid)
-        reaper.add(b.pid)
-        reaper.remove(a.pid)
-        reaper.close()
-        assert _ended(b) and b.returncode == -signal.SIGTERM
-        assert not _ended(a, 0.5)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-
-
-def test_a_held_back_removal_is_sent_after_the_lag_or_with_the_next_child() -> None:
-    """qik killed (its end of the pipe closed, nothing flushed): the watchdog ends b, and
-    neither a (its removal went out after Reaper.LAG) nor c (removed, then d registered)."""
-    a, b, c, d = procs = _sessions(4)
-    try:
-        reaper = qik.run.reaper.Reaper()
-        for p in procs[:3]:
-            reaper.add(p.pid)
-        reaper.remove(a.pid)
-        time.sleep(reaper.LAG + 0.02)
-        reaper.remove(0)  # a removal after the lag sends those held back
-        reaper.remove(c.pid)
-        reaper.add(d.pid)  # sends c's removal with it
-        reaper.remove(d.pid)  # held back: lost with qik
-        proc = reaper._proc
-        assert proc is not None and proc.stdin is not None
-        proc.stdin.close()  # as when qik dies: no flush
-        proc.wait(10)
-        assert _ended(b) and _ended(d)
-        assert not _ended(a, 0.3) and not _ended(c, 0.1)
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 def test_a_run_of_more_than_eight_children_spawns_them_through_ctypes(qik_project: Project) -> None:

@@ -3,54 +3,12 @@ random moments of a busy run. Children never outlive qik."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
 import signal
-import subprocess
 import time
 
-import pytest
-
 from qik.testing import Project
-from shared import wait_for
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs. A zombie does not count: a grandchild
-    killed with its shell is init's to reap, and this VM's init reaps orphans up to ~1.8 s
-    late, which ``killpg(pgid, 0)`` alone would count as alive."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc/self"):
-        return True  # no /proc: the group exists, zombie or not
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # state, ppid, pgrp
-            return True
-    return False
-
-
-def pgids(p: Project, name: str = "pids") -> list[int]:
-    path = p.path(name)
-    return [int(x) for x in path.read_text().split()] if path.exists() else []
-
-
-def cleanup(p: Project) -> None:
-    for pg in pgids(p):
-        with contextlib.suppress(OSError):
-            os.killpg(pg, signal.SIGKILL)
-
+from shared import ctrl_c, group_alive, kill_groups, pgids, wait_for
 
 STUBBORN = """
 [commands.stubborn]
@@ -74,7 +32,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(qik_project: Pro
         assert "Traceback" not in err and "Exception ignored" not in err, err
         assert wait_for(lambda: not group_alive(pgids(p)[0]), 2)
     finally:
-        cleanup(p)
+        kill_groups(p)
 
 
 def test_a_second_ctrl_c_kills_at_once(qik_project: Project) -> None:
@@ -94,7 +52,7 @@ def test_a_second_ctrl_c_kills_at_once(qik_project: Project) -> None:
         assert "Traceback" not in err, err
         assert wait_for(lambda: not group_alive(pgids(p)[0]), 2)
     finally:
-        cleanup(p)
+        kill_groups(p)
 
 
 def test_sigterm_exits_143(qik_project: Project) -> None:
@@ -112,7 +70,7 @@ def test_sigterm_exits_143(qik_project: Project) -> None:
         assert proc.returncode == 143, err
         assert wait_for(lambda: not group_alive(pgids(p)[0]), 2)
     finally:
-        cleanup(p)
+        kill_groups(p)
 
 
 def test_children_do_not_outlive_kill_9_of_qik(qik_project: Project) -> None:
@@ -134,7 +92,7 @@ def test_children_do_not_outlive_kill_9_of_qik(qik_project: Project) -> None:
         # The watchdog sends SIGTERM, then SIGKILL after 3 s (b ignores SIGTERM).
         assert wait_for(lambda: not any(group_alive(g) for g in pgids(p)), 6), pgids(p)
     finally:
-        cleanup(p)
+        kill_groups(p)
 
 
 def test_ctrl_c_at_random_moments_always_ends_130_with_no_child_left(qik_project: Project) -> None:
@@ -156,15 +114,6 @@ def test_ctrl_c_at_random_moments_always_ends_130_with_no_child_left(qik_project
         proc = p.popen("-n", "2")
         assert wait_for(lambda: bool(pgids(p)))  # the run has started
         time.sleep(rng.uniform(0.0, 1.0))
-        start = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, err = proc.communicate(timeout=8)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            pytest.fail(f"round {round_}: qik still running 8 s after Ctrl-C")
-        assert proc.returncode == 130, (round_, err)
-        assert time.monotonic() - start < 4.5, round_
-        assert "Traceback" not in err and "Exception ignored" not in err, err
+        ctrl_c(proc, round_)
         assert wait_for(lambda: not any(group_alive(g) for g in pgids(p)), 2), (round_, pgids(p))
-    cleanup(p)
+    kill_groups(p)

@@ -29,7 +29,7 @@ import qik.pool
 import qik.run.reaper
 import qik.run.spawn
 from qik.testing import Project
-from shared import wait_for
+from shared import ctrl_c, ended, group_alive, kill_groups, pgids, sessions, wait_for
 
 
 @pytest.fixture(params=["ctypes", "os"])
@@ -460,18 +460,6 @@ def test_the_child_leads_its_own_session_outside_ours(spawner: str) -> None:
 # ---- the watchdog ----
 
 
-def _sessions(n: int) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen(["sleep", "30"], start_new_session=True) for _ in range(n)]
-
-
-def _ended(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
 def _die(reaper: qik.run.reaper.Reaper) -> subprocess.Popen[bytes]:
     """As qik killed: the watchdog's pipe closes with nothing more sent."""
     proc = reaper._proc
@@ -480,12 +468,49 @@ def _die(reaper: qik.run.reaper.Reaper) -> subprocess.Popen[bytes]:
     return proc
 
 
+def test_the_watchdog_is_told_of_reaped_children_before_its_pipe_closes() -> None:
+    """Reaper.remove holds a removal back; close sends it first, so the watchdog ends only
+    the groups still registered (here b; a was "reaped")."""
+    a, b = procs = sessions(2)
+    try:
+        reaper = qik.run.reaper.Reaper()
+        reaper.add(a.pid)
+        reaper.add(b.pid)
+        reaper.remove(a.pid)
+        reaper.close()
+        assert ended(b) and b.returncode == -signal.SIGTERM
+        assert not ended(a, 0.5)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_a_held_back_removal_goes_with_the_next_registration() -> None:
+    """qik killed right after: a's removal went out with b's registration (well before the
+    lag), b's own removal was still held back, so the watchdog ends b and not a."""
+    a, b = procs = sessions(2)
+    reaper = qik.run.reaper.Reaper()
+    try:
+        reaper.add(a.pid)
+        reaper.remove(a.pid)
+        reaper.add(b.pid)  # sends a's removal with it
+        reaper.remove(b.pid)  # held back: lost with qik
+        _die(reaper).wait(10)
+        assert ended(b) and not ended(a, 0.3)
+    finally:
+        reaper.close()
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def test_a_held_back_removal_goes_out_on_its_own_after_the_lag() -> None:
     """A child reaped, then a long last one: nothing else is added or removed for minutes.
     The removal held back went out once LAG passed (it waited for the next add or
     remove): qik killed meanwhile, the watchdog ends b, and not a group a's pid may by
     then belong to (another qik's child, any session leader)."""
-    a, b = procs = _sessions(2)
+    a, b = procs = sessions(2)
     reaper = qik.run.reaper.Reaper()
     try:
         reaper.add(a.pid)
@@ -493,7 +518,7 @@ def test_a_held_back_removal_goes_out_on_its_own_after_the_lag() -> None:
         reaper.remove(a.pid)
         time.sleep(reaper.LAG * 4)
         _die(reaper).wait(10)
-        assert _ended(b) and not _ended(a, 0.5)
+        assert ended(b) and not ended(a, 0.5)
     finally:
         reaper.close()
         for p in procs:
@@ -504,7 +529,7 @@ def test_a_held_back_removal_goes_out_on_its_own_after_the_lag() -> None:
 def test_removals_after_close_start_no_watchdog() -> None:
     """Workers the run left behind reap their children after close: no new watchdog is
     started to be told of them (it was, at the 64th, or at the first after LAG)."""
-    (a,) = procs = _sessions(1)
+    (a,) = procs = sessions(1)
     reaper = qik.run.reaper.Reaper()
     try:
         reaper.add(a.pid)
@@ -525,12 +550,12 @@ def test_a_group_registered_after_close_is_killed_at_once() -> None:
     """A worker that went on after the run raised starts a child after close: it is
     killed at once (a new watchdog, started then, was lost when qik exited a moment later
     and the child lived on)."""
-    (a,) = procs = _sessions(1)
+    (a,) = procs = sessions(1)
     reaper = qik.run.reaper.Reaper()
     try:
         reaper.close()
         reaper.add(a.pid)
-        assert _ended(a, 2) and a.returncode == -signal.SIGKILL
+        assert ended(a, 2) and a.returncode == -signal.SIGKILL
     finally:
         reaper.close()
         for p in procs:
@@ -582,32 +607,6 @@ def test_a_posted_function_that_raises_costs_no_worker(monkeypatch: pytest.Monke
 # ---- through the CLI ----
 
 
-def alive(pgid: int) -> bool:
-    """Whether a process of the group runs (a zombie, which init reaps late, does not)."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
-
-
-def pids(p: Project, name: str = "pids") -> list[int]:
-    path = p.path(name)
-    return [int(x.split()[-1]) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-
-
-def kill_all(p: Project, *names: str) -> None:
-    for name in names or ("pids",):
-        for pg in pids(p, name):
-            with contextlib.suppress(OSError):
-                os.killpg(pg, signal.SIGKILL)
-
-
 WORKER_ERROR = """
 [spaces]
 default = {}
@@ -643,10 +642,10 @@ def test_an_error_in_a_worker_is_one_line_and_exit_2_and_ends_the_running_childr
         assert "Traceback" not in res.err, res.err
         errors = [line for line in res.err.splitlines() if line.startswith("qik: error:")]
         assert len(errors) == 1 and "bad.env" in errors[0] and "NUL" in errors[0], res.err
-        assert len(pids(p, "running")) == 2
-        assert wait_for(lambda: not any(alive(g) for g in pids(p, "running")), 5), pids(p, "running")
+        assert len(pgids(p, "running")) == 2
+        assert wait_for(lambda: not any(group_alive(g) for g in pgids(p, "running")), 5), pgids(p, "running")
     finally:
-        kill_all(p, "running", "late")
+        kill_groups(p, "running", "late")
 
 
 def test_no_queued_runnable_starts_a_child_after_a_worker_raised(qik_project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -745,12 +744,12 @@ def test_kill_9_right_after_a_burst_of_short_children_leaves_none_alive(qik_proj
     _burst(p, 80)
     proc = p.popen("-n", "4")
     try:
-        assert wait_for(lambda: len(pids(p, "long")) == 2 and len(pids(p)) == 80, 20)
+        assert wait_for(lambda: len(pgids(p, "long")) == 2 and len(pgids(p)) == 80, 20)
         proc.kill()
         proc.wait()
-        assert wait_for(lambda: not any(alive(g) for g in pids(p, "long") + pids(p)), 6), pids(p, "long")
+        assert wait_for(lambda: not any(group_alive(g) for g in pgids(p, "long") + pgids(p)), 6), pgids(p, "long")
     finally:
-        kill_all(p, "pids", "long")
+        kill_groups(p, "pids", "long")
 
 
 def test_ctrl_c_in_a_burst_of_spawns_ends_130_with_no_child_left(qik_project: Project) -> None:
@@ -763,23 +762,14 @@ def test_ctrl_c_in_a_burst_of_spawns_ends_130_with_no_child_left(qik_project: Pr
             for name in ("pids", "long"):
                 p.path(name).unlink(missing_ok=True)
             proc = p.popen("-n", "4")
-            assert wait_for(lambda: bool(pids(p)), 20)
+            assert wait_for(lambda: bool(pgids(p)), 20)
             time.sleep(rng.uniform(0.0, 0.3))
-            start = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            try:
-                _, err = proc.communicate(timeout=8)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                pytest.fail(f"round {round_}: qik still running 8 s after Ctrl-C")
-            assert proc.returncode == 130, (round_, err)
-            assert time.monotonic() - start < 4.5, round_
-            assert "Traceback" not in err and "Exception" not in err, err
-            every = pids(p) + pids(p, "long")
-            assert wait_for(lambda: not any(alive(g) for g in every), 3), (round_, every)  # noqa: B023
-            kill_all(p, "pids", "long")
+            ctrl_c(proc, round_)
+            every = pgids(p) + pgids(p, "long")
+            assert wait_for(lambda: not any(group_alive(g) for g in every), 3), (round_, every)  # noqa: B023
+            kill_groups(p, "pids", "long")
     finally:
-        kill_all(p, "pids", "long")
+        kill_groups(p, "pids", "long")
 
 
 def test_a_qik_started_with_sigchld_ignored_still_gets_each_exit_code(qik_project: Project) -> None:
