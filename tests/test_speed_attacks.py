@@ -254,6 +254,100 @@ def test_runs_from_a_subfolder_and_from_the_root_keep_separate_memos_and_agree(q
 # ---- the stored --help and the plain run ----
 
 
+# ---- the stats by chunks, and the rest taken by a forked child ----
+
+CHUNKED = "".join(
+    f'[commands.{n}]\nexec = "mkdir -p out && cat src/{n}/* > out/{n}.txt"\ndeps = ["src/{n}/**"]\n\n' for n in "abc"
+)
+
+
+@pytest.mark.parametrize("edits", [("a",), ("c",), ("a", "c"), ("b",)])
+def test_a_change_in_any_chunk_is_seen_whichever_chunk_differs_first(qik_project: Project, edits: tuple[str, ...]) -> None:
+    """2,400 input files make three chunks of the memo's stats: a's files come first, c's
+    last. The fast path stops at the first chunk that differs and a forked child stats the
+    rest while the normal path starts; an edit in a later chunk than the first difference
+    (a and c) must be seen as surely as one where the fast path itself looked."""
+    p = qik_project
+    p.write("qik.toml", CHUNKED)
+    for name in "abc":
+        for i in range(800):
+            p.write(f"src/{name}/{i:03}.txt", f"{name}{i}\n")
+    p.write(".gitignore", "out/\n")
+    p.commit("init")
+    warm(p)
+    (memo,) = [f for f in p.path("._qik/memo").iterdir() if "." not in f.name]
+    assert len(json.loads(memo.read_text())["chunks"]) == 3
+    for name in edits:
+        p.write(f"src/{name}/{'000' if name == 'a' else '799'}.txt", "edited\n")
+    res = p.qik(env=TRACE)
+    assert res.ok and not fast(res), res.err
+    assert f"{3 - len(edits)} cached, {len(edits)} ran" in summary(res), summary(res)
+    for name in "abc":
+        head = "edited\n" if name in edits and name == "a" else f"{name}0\n"
+        tail = "edited\n" if name in edits and name != "a" else f"{name}799\n"
+        text = p.read(f"out/{name}.txt")
+        assert text.startswith(head) and text.endswith(tail), name
+    settle(p)
+    assert p.qik().ok
+    assert fast(p.qik(env=TRACE))
+
+
+REST = """\
+import json, os, signal, sys, threading
+import qik.run.memo as memo
+
+base, how = sys.argv[1], sys.argv[2]
+paths = sorted(os.listdir(base)) + ["missing", "sub/missing"]
+kinds = "".join("i" if i % 3 else "f" for i in range(len(paths)))
+if how == "sigchld-ignored":
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+if how == "threads":
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+rest = memo._Rest.fork(base, paths, kinds, 2)
+forked = rest.pid > 0
+if how == "child-killed":
+    os.kill(rest.pid, signal.SIGKILL)
+if how == "child-interrupted":
+    os.kill(rest.pid, signal.SIGINT)
+got = rest.collect()
+if how == "threads":
+    stop.set()
+want = memo._now(base, paths[2:], kinds[2:])
+print(json.dumps({"forked": forked, "same": got == want, "n": len(got), "children": rest.pid}))
+"""
+
+
+@pytest.mark.parametrize(
+    "how, forked",
+    [
+        ("plain", True),
+        ("child-killed", True),
+        ("child-interrupted", True),
+        ("sigchld-ignored", True),
+        ("threads", False),
+    ],
+)
+def test_the_rest_of_the_stats_are_the_same_from_the_child_or_without_it(tmp_path: pathlib.Path, how: str, forked: bool) -> None:
+    """The child's stats equal those taken in the process, for files, a FIFO, a symlink, a
+    name that is not UTF-8 and missing paths; a child killed or interrupted before it wrote
+    them, or a parent ignoring SIGCHLD, costs a stat pass in the parent, never a wrong or
+    short list; with a thread running, qik does not fork at all."""
+    base = tmp_path / "tree"
+    base.mkdir()
+    for i in range(300):
+        (base / f"f{i:03}").write_text("x" * i)
+    os.mkfifo(base / "fifo")
+    (base / "link").symlink_to("f001")
+    (base / os.fsdecode(b"bad\xff")).write_text("b")
+    proc = subprocess.run(
+        [sys.executable, "-c", REST, str(base) + "/", how], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found == {"forked": forked, "same": True, "n": 303 + 2 - 2, "children": 0}, found
+
+
 def click_reference(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", f"from qik.commands.cli import main; main({args!r})"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import subprocess
 import threading
 import time
 from collections.abc import Iterable
@@ -84,6 +83,8 @@ def listed(out: bytes) -> list[str]:
 
 def _ls_files(root: str) -> set[str] | None:
     """One ``git ls-files`` of a repository (None when git cannot list it)."""
+    import subprocess  # not at import: a run that takes the memo's listing never needs it
+
     try:
         out = subprocess.run(LS_FILES, cwd=root, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
@@ -110,6 +111,8 @@ def submodules(root: str) -> list[str]:
     gitmodules = _gitmodules(root)
     if gitmodules is None:
         return []
+    import subprocess
+
     try:
         out = subprocess.run(
             ["git", "config", "-z", "-f", gitmodules, "--get-regexp", r"^submodule\..*\.path$"],
@@ -146,6 +149,8 @@ def _submodule_commit(root: str, rel: str) -> str | None:
         cmd, cwd = ["git", "rev-parse", "HEAD"], path
     else:  # an empty folder: git would answer for the enclosing repository
         cmd, cwd = ["git", "ls-files", "-s", "--", rel], root
+    import subprocess
+
     try:
         out = subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

@@ -278,6 +278,8 @@ def run_qik(opts: dict[str, Any], argv: list[str] | None = None) -> int:
     rt = _configure(opts)
     if rt.force or rt.ls or rt.fail or rt.json or rt.explain or rt.since or rt.cache_status or rt.shard or rt.watch:
         memo_key = None  # set by a profile or QIK__* variable: a run the memo does not replay
+    if memo_key is None:
+        qik.run.memo.drop_handoff()  # what the fast path left for clean() goes unused
     graph, status = _select(rt)
     if rt.ls:
         return _ls(rt, graph, status)

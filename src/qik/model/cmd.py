@@ -137,8 +137,9 @@ def build_dep(conf: Any, module: qik.conf.ModuleLocator | None = None, space: st
     built-in types are registered like plugins' (``qik.model.dep.glob_factory``, ...)."""
     if isinstance(conf, str):
         conf = qik.conf.GlobDepConf(pattern=conf)
-    dep = qik.registry.type_factory(conf)(conf, module=module, space=space)
-    if not qik.registry.get_type_factory(conf).startswith("qik.model.dep."):
+    path = qik.registry.get_type_factory(conf)
+    dep = qik.registry.resolve_cached(path)(conf, module=module, space=space)
+    if not path.startswith("qik.model.dep."):
         qik.model.runnable.made_by_plugin([dep])
     return dep  # type: ignore[no-any-return]
 

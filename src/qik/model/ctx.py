@@ -312,14 +312,15 @@ def format(  # noqa: A001
     """
     if not isinstance(template, str) or ("{" not in template and "}" not in template):
         return template
-
-    def sub(m: re.Match[str]) -> str:
-        text = m.group(0)
-        if text == "{{":
-            return "{"
-        if text == "}}":
-            return "}"
-        ns, attr = m.group(1), m.group(2)
+    parts = _PARSED.get(template)
+    if parts is None:
+        parts = _PARSED[template] = _parse(template)
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        text, ns, attr = part
         if ns == "module":
             if module is None:
                 raise qik.errors.ConfigError(
@@ -329,14 +330,29 @@ def format(  # noqa: A001
                 )
             if attr not in ("dir", "name", "pyimport", "path"):
                 raise qik.errors.UnknownChoice("module field", attr, ["dir", "name", "pyimport", "path"])
-            return str(getattr(module, "path" if attr == "dir" else attr))
-        if attr.startswith("qik."):
-            return _render(runtime_field(attr[4:]))
-        if attr.startswith("project."):
-            attr = attr[8:]
-        return _render(var(attr))
+            out.append(str(getattr(module, "path" if attr == "dir" else attr)))
+        elif attr.startswith("qik."):
+            out.append(_render(runtime_field(attr[4:])))
+        else:
+            out.append(_render(var(attr[8:] if attr.startswith("project.") else attr)))
+    return "".join(out)
 
-    return _FIELD.sub(sub, template)
+
+#: Templates as :func:`_parse` splits them (a graph formats the same few thousands of times).
+_PARSED: dict[str, list[str | tuple[str, str, str]]] = {}
+
+
+def _parse(template: str) -> list[str | tuple[str, str, str]]:
+    """A template as literal text and fields: ``(text, namespace, attribute)``."""
+    parts: list[str | tuple[str, str, str]] = []
+    at = 0
+    for m in _FIELD.finditer(template):
+        parts.append(template[at : m.start()])
+        text = m.group(0)
+        parts.append("{" if text == "{{" else "}" if text == "}}" else (text, m.group(1), m.group(2)))
+        at = m.end()
+    parts.append(template[at:])
+    return [p for p in parts if p != ""]
 
 
 __all__ = [

@@ -40,12 +40,13 @@ if TYPE_CHECKING:
     from qik.run.outcome import Outcome
     from qik.run.runner import Runner
 
-VERSION = 4
+VERSION = 5
 _RACY_NS = 2_000_000_000
 _TOUCH_NS = 600_000_000_000  # a hit touches a manifest older than this (LRU pruning)
 _KEEP = 8  # memos kept per project (one per distinct invocation)
 _NEVER = [-1, -3, -1, -1]  # a stat no file has
 _MISSING = (-9, -9, -9, -9)  # a path that must not exist, in flat stats
+_CHUNK = 1024  # paths per digest of ``chunks`` (the fast path stops at the first that differs)
 #: Must equal :data:`qik.fingerprint.LS_FILES` (a test checks; importing it costs 30 ms).
 LS_FILES = ("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 
@@ -211,6 +212,9 @@ def _valid(m: Any, key: str) -> bool:
     paths: Any = m.get("paths")
     kinds: Any = m.get("kinds")
     if not _strs(paths) or not isinstance(kinds, str) or len(kinds) != len(paths) or set(kinds) - set("imfnx"):
+        return False
+    chunks: Any = m.get("chunks")
+    if not _strs(chunks) or len(chunks) != -(-len(paths) // _CHUNK):
         return False
     env, con = m.get("env"), m.get("console")
     if not isinstance(env, dict) or not _strs(list(env)) or not all(v is None or isinstance(v, str) for v in env.values()):
@@ -386,28 +390,135 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
     listing: list[str] | None = None
     try:
         touch: list[str] = []
-        now = _now(os.path.join(root, ""), memo["paths"], memo["kinds"], touch)
-        if "x" in memo["kinds"] or stats_digest(now) != memo["digest"]:
-            _handoff[key] = (memo, now)  # the normal path's partial hits start from these stats
+        base = os.path.join(root, "")
+        paths, kinds = memo["paths"], memo["kinds"]
+        now: list[Any] = []
+        differs = "x" in kinds  # a stat too fresh to trust: the normal path decides
+        for k, digest in enumerate(memo["chunks"]):
+            if differs:
+                break
+            part = _now(base, paths[k * _CHUNK : (k + 1) * _CHUNK], kinds[k * _CHUNK : (k + 1) * _CHUNK], touch)
+            now += part
+            differs = stats_digest(part) != digest
+        if differs:
+            # The normal path's partial hits start from these stats; the paths not stat'ed
+            # yet are left to a child process, which stats them while this one imports,
+            # decodes the config and builds the graph (clean() collects them).
+            _handoff[key] = (memo, now, _Rest.fork(base, paths, kinds, len(now)))
             return None
         seen: dict[str, str] = {}
         if not all(_globs_hold(root, row[5], seen) for row in memo["rows"]):
+            _handoff[key] = (memo, now, None)
             return None
     finally:
         listing = _listing_now(pid, r)
         if listing is not None:  # the normal path lists the universe from this output
             _listed[root] = listing
     if _universe(listing) != memo["universe"]:
+        _handoff[key] = (memo, now, None)
         return None
     rows = [Replayed(name, k, cache, log, float(duration)) for name, k, cache, log, duration, _ in memo["rows"]]
     return Settings(*memo["console"]), rows, touch
+
+
+class _Rest:
+    """The stats of ``paths[start:]``, taken by a forked child while this process goes on.
+
+    The child writes them as 64-bit ints, four per path (:data:`_MISSING` for one that
+    does not exist), and exits; :meth:`collect` reads them. A child that could not be
+    started, failed or wrote less leaves the stats to :meth:`collect`, in this process.
+    """
+
+    def __init__(self, base: str, paths: list[str], kinds: str, start: int, pid: int = 0, fd: int = -1) -> None:
+        self.base, self.paths, self.kinds, self.start, self.pid, self.fd = base, paths, kinds, start, pid, fd
+
+    @classmethod
+    def fork(cls, base: str, paths: list[str], kinds: str, start: int) -> _Rest | None:
+        if start >= len(paths):
+            return None
+        rest = cls(base, paths, kinds, start)
+        import sys
+
+        threading = sys.modules.get("threading")
+        if not hasattr(os, "fork") or (threading is not None and threading.active_count() > 1):
+            return rest  # forking a process with threads may copy a held lock: stat here
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return rest
+        if pid == 0:  # the child: stat, write, and leave without running any cleanup
+            try:
+                os.close(r)
+                data = _packed(_now(base, paths[start:], kinds[start:]))
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(w, view) :]
+            except BaseException:  # noqa: BLE001, S110 - the parent stats what it did not get
+                pass
+            finally:
+                os._exit(0)
+        os.close(w)
+        rest.pid, rest.fd = pid, r
+        return rest
+
+    def collect(self) -> list[Any]:
+        """The stats, from the child or taken here."""
+        expected = 32 * (len(self.paths) - self.start)
+        data = b""
+        if self.fd >= 0:
+            chunks = []
+            try:
+                while chunk := os.read(self.fd, 1 << 20):
+                    chunks.append(chunk)
+            except OSError:
+                chunks = []
+            finally:
+                self.close()
+            data = b"".join(chunks)
+        if len(data) != expected:
+            return _now(self.base, self.paths[self.start :], self.kinds[self.start :])
+        from array import array
+
+        flat = array("q")
+        flat.frombytes(data)
+        return [None if t == _MISSING else t for t in zip(*[iter(flat.tolist())] * 4, strict=True)]
+
+    def close(self) -> None:
+        """Stop waiting for the child (it ends on its own, or on the closed pipe)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.pid:
+            try:  # noqa: SIM105 - the fast path does without contextlib
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:  # SIGCHLD ignored: the kernel reaped it
+                pass
+            self.pid = 0
+
+
+def _packed(stats: list[Any]) -> bytes:
+    """Stats as :class:`_Rest` sends them (an inode past 2**63 raises OverflowError)."""
+    from array import array
+
+    return array("q", [x for st in stats for x in (_MISSING if st is None else st)]).tobytes()
+
+
+def drop_handoff() -> None:
+    """Forget what the fast path handed over (a run that does not use the memo)."""
+    for _, _, rest in _handoff.values():
+        if rest is not None:
+            rest.close()
+    _handoff.clear()
 
 
 # ---- partial hits on the normal path ----
 
 #: A memo the fast path read and the stats it took, when they did not match: the normal
 #: path of the same process continues from them instead of reading and stat'ing again.
-_handoff: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+_handoff: dict[str, tuple[dict[str, Any], list[Any], _Rest | None]] = {}
 
 
 class Hit:
@@ -474,13 +585,16 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
     """The runnables of ``graph`` whose memo rows still hold: none of their paths changed,
     no file was added or removed where their globs look, their upstream artifact globs
     match the same files, and no upstream is dirty."""
-    memo, now = _handoff.pop(key, (None, None))
+    memo, now, rest = _handoff.pop(key, (None, None, None))
+    if rest is not None:
+        now = now + rest.collect()  # type: ignore[operator]
     if memo is None:
         memo = load(root, key)
     detail = _detail(root, key, memo) if memo is not None else None
     if memo is None or detail is None:
         return {}
-    if now is None:  # one stat pass; a path is dirty when it differs from its record (or was too fresh)
+    if now is None or len(now) != len(memo["paths"]):
+        # one stat pass; a path is dirty when it differs from its record (or was too fresh)
         now = _now(os.path.join(root, ""), memo["paths"], memo["kinds"])
     dirty = {i for i, (a, b, k) in enumerate(zip(now, detail["stats"], memo["kinds"], strict=True)) if a != b or k == "x"}
     if not dirty.isdisjoint(detail["always"]):
@@ -517,18 +631,30 @@ def _detail_name(root: str, key: str) -> str:
 def memo_safe(r: Runnable) -> bool:
     """Whether a runnable's key depends only on what the memo records: its files, its
     config, its upstream artifacts, and the venv's stamp for pydist versions."""
-    from qik.model.dep import is_memo_safe
-    from qik.model.runnable import Runnable, is_plugin_made
-
-    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs or is_plugin_made(r):
-        return False
-    if not all(is_memo_safe(d) for d in r.deps):  # a verdict per class (is_memo_safe)
+    found = _SAFE.get(id(r))
+    if found is None or found[0] is not r:
+        found = _SAFE[id(r)] = (r, _made_safe(r))
+    if not found[1]:
         return False
     if r.pydists:  # the venv's stamp may appear or change while the run installs it
         venv = r.resolved_venv
         if venv is None or venv.memo_stamp() is None:
             return False
     return True
+
+
+#: Per runnable (by id, held so an id is not reused): what :func:`_made_safe` said.
+_SAFE: dict[int, tuple[Runnable, bool]] = {}
+
+
+def _made_safe(r: Runnable) -> bool:
+    """What makes a runnable memo-safe for good: how it was made and its deps' classes."""
+    from qik.model.dep import is_memo_safe
+    from qik.model.runnable import Runnable, is_plugin_made
+
+    if r.error or r.key_after_run or type(r).inputs is not Runnable.inputs or is_plugin_made(r):
+        return False
+    return all(is_memo_safe(d) for d in r.deps)  # a verdict per class (is_memo_safe)
 
 
 # ---- writing ----
@@ -590,9 +716,17 @@ def capture(
         return i
 
     rows, extra = [], []
+    setdefault = index.setdefault
     for name in graph.order:
         rec, o = records[name], by_name[name]
-        indices = [add(p, st) for p, st in rec.stats.items()]
+        indices = []
+        for p, st in rec.stats.items():  # add(), inline: 12,000 calls cost a run 5 ms
+            n = len(paths)
+            i = setdefault(p, n)
+            if i == n:
+                paths.append(p)
+                stats.append(_NEVER if st is not None and st[1] != -2 and st[1] >= limit else st)
+            indices.append(i)
         rows.append([name, rec.key, o.source or graph.runnables[name].cache, o.log, o.duration, rec.globbed])
         extra.append([indices, list(graph.upstream[name])])
     base = os.path.join(root, "")
@@ -609,6 +743,7 @@ def capture(
         "paths": paths,
         "kinds": "".join(map(_kind, stats)),
         "digest": digest,
+        "chunks": [flat_digest(flat[i * 4 : (i + _CHUNK) * 4]) for i in range(0, len(stats), _CHUNK)],
         "rows": rows,
     }
     detail = msgspec.json.encode({"digest": digest, "stats": flat, "always": fixed, "rows": extra, "files": runner.fp.files})
