@@ -238,10 +238,13 @@ class Fingerprinter:
 
     def prefetch(self, listed: list[str] | None = None) -> None:
         """Start listing the universe in the background (git runs on another core while
-        the configuration is decoded and the graph built); ``listed``: the output of
-        :data:`LS_FILES` already read this run (the run memo's fast path), used instead."""
+        the configuration is decoded and the graph built); ``listed``: the universe the
+        run memo's fast path made this run of :data:`LS_FILES` output, used instead."""
         if self._files is None and self._prefetch is None and listed is not None:
-            self._files, _, self.universe_digest = _from_git(self.root, set(listed))
+            if _gitmodules(self.root) is None:  # sorted and filtered as _universe does
+                self._files, self.universe_digest = listed, universe_digest(listed)
+            else:
+                self._files, _, self.universe_digest = _from_git(self.root, set(listed))
             return
         if self._files is None and self._prefetch is None:
 

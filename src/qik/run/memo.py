@@ -348,21 +348,21 @@ def _listing_now(pid: int, r: int) -> list[str] | None:
     return [f for f in b"".join(chunks).decode("utf-8", "surrogateescape").split("\0") if f]
 
 
-def _universe(listing: list[str] | None) -> str | None:
+def _universe(listing: list[str] | None) -> list[str] | None:
+    """The universe as :func:`qik.fingerprint.listing` makes it from the same output:
+    sorted, each path once, without qik's own state."""
     if listing is None:
         return None
-    return listing_digest(
-        sorted(f for f in listing if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json")
-    )
+    return sorted({f for f in listing if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"})
 
 
-#: ``git ls-files`` output the fast path read, by project root, when it did not replay:
-#: the normal path of the same process takes its universe from it (:func:`take_listing`).
+#: The universe from the fast path's ``git ls-files``, by project root, when it did not
+#: replay: the normal path of the same process takes it (:func:`take_listing`).
 _listed: dict[str, list[str]] = {}
 
 
 def take_listing(root: str) -> list[str] | None:
-    """The fast path's listing of ``root``'s universe, once (None if it took none)."""
+    """The fast path's universe of ``root`` (see :func:`_universe`), once (None if it took none)."""
     return _listed.pop(root, None)
 
 
@@ -387,7 +387,7 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
     if memo is None:
         return None
     pid, r = _spawn_listing(root)  # git lists the universe while the paths are stat'ed
-    listing: list[str] | None = None
+    universe: list[str] | None = None
     try:
         touch: list[str] = []
         base = os.path.join(root, "")
@@ -411,10 +411,10 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
             _handoff[key] = (memo, now, None)
             return None
     finally:
-        listing = _listing_now(pid, r)
-        if listing is not None:  # the normal path lists the universe from this output
-            _listed[root] = listing
-    if _universe(listing) != memo["universe"]:
+        universe = _universe(_listing_now(pid, r))
+        if universe is not None:  # the normal path's universe, unless this run replays
+            _listed[root] = universe
+    if universe is None or listing_digest(universe) != memo["universe"]:
         _handoff[key] = (memo, now, None)
         return None
     rows = [Replayed(name, k, cache, log, float(duration)) for name, k, cache, log, duration, _ in memo["rows"]]

@@ -310,9 +310,7 @@ class Runner:
         )
         if self.record:
             self.records[name] = Record(key=row.key, stats=row.stats, globbed=row.globbed)
-        self.console.started(name)
-        self.console.finished(o)
-        return o
+        return o  # shown by the caller, with the hits around it, in one write
 
     def _prehash(self) -> None:
         """Find the runnables never stored (a sure miss: their cache holds no entry for
@@ -417,16 +415,26 @@ class Runner:
                 if qik.interrupt.signals().stop.is_set() and (not in_flight or self._stopping()):
                     break  # children are gone, or stuck workers are abandoned
                 # Two per worker in flight: a worker never idles while this thread wakes up.
+                memo_hits: list[Outcome] = []  # shown together, before anything else is
                 while ready and in_flight < 2 * self.workers and not self._stopped():
                     name = ready.popleft()
                     if name in outcomes:
                         continue
-                    hit = self._memo_hit(name) if name in self.memo_hits else self.replay_local(g.runnables[name])
-                    if isinstance(hit, Outcome):
-                        finish(name, hit)  # replayed here: what it unblocks is ready at once
+                    if name in self.memo_hits:
+                        memo_hits.append(hit := self._memo_hit(name))
+                        finish(name, hit)  # what it unblocks is ready at once
+                        continue
+                    if memo_hits:
+                        self.console.replay(memo_hits)
+                        memo_hits = []
+                    found = self.replay_local(g.runnables[name])
+                    if isinstance(found, Outcome):
+                        finish(name, found)  # replayed here: what it unblocks is ready at once
                     else:
-                        pool.post(functools.partial(work, g.runnables[name], hit))
+                        pool.post(functools.partial(work, g.runnables[name], found))
                         in_flight += 1
+                if memo_hits:
+                    self.console.replay(memo_hits)
                 if not in_flight:
                     continue
                 try:
