@@ -160,19 +160,25 @@ def test_a_detail_whose_digest_matches_but_whose_rows_are_malformed_is_ignored(q
     assert "1 cached, 1 ran" in summary(res), summary(res)
 
 
-def test_stats_past_int64_in_a_consistent_memo_are_digested_and_never_trusted(qik_project: Project) -> None:
-    """flat_digest falls back to repr() past 2**63: a memo and detail whose stats are that
-    large (and consistent) decode, then every path is dirty: keys are computed again."""
+@pytest.mark.parametrize("forged", ["zeros", "past-int64-as-bytes", "one-path-short"])
+def test_packed_stats_forged_consistently_are_never_trusted(qik_project: Project, forged: str) -> None:
+    """The detail's stats are 64-bit ints packed four per path (base64 in its JSON): a
+    detail and memo rewritten so every digest agrees with forged stats decode, and then
+    every path is dirty (or the detail is refused): keys are computed again."""
+    import base64
+
     p = qik_project
     project(p)
     warm(p)
     memo_file, detail_file = memo_files(p)
     memo, detail = json.loads(memo_file.read_text()), json.loads(detail_file.read_text())
-    flat = [2**70 + i for i in range(len(detail["stats"]))]
-    new_digest = qik.run.memo.flat_digest(flat)
-    data = json.dumps({**detail, "stats": flat, "digest": new_digest}).encode()
+    size = len(base64.b64decode(detail["stats"]))
+    raw = {"zeros": bytes(size), "past-int64-as-bytes": b"\xff" * size, "one-path-short": bytes(size - 32)}[forged]
+    new_digest = digest(raw)
+    chunks = [digest(raw[a : a + 32 * 1024]) for a in range(0, len(raw), 32 * 1024)]
+    data = json.dumps({**detail, "stats": base64.b64encode(raw).decode(), "digest": new_digest}).encode()
     detail_file.write_bytes(data)
-    memo_file.write_text(json.dumps({**memo, "digest": new_digest, "detail": digest(data)}))
+    memo_file.write_text(json.dumps({**memo, "digest": new_digest, "chunks": chunks, "detail": digest(data)}))
     p.write("src/a/1.txt", "A1\n")
     res = p.qik(env=TRACE)
     assert "Traceback" not in res.err and not fast(res)
@@ -313,8 +319,8 @@ if how == "child-interrupted":
 got = rest.collect()
 if how == "threads":
     stop.set()
-want = memo._now(base, paths[2:], kinds[2:])
-print(json.dumps({"forked": forked, "same": got == want, "n": len(got), "children": rest.pid}))
+want = memo._packed(memo._now(base, paths[2:], kinds[2:]))
+print(json.dumps({"forked": forked, "same": got == want, "n": len(got) // 32, "children": rest.pid}))
 """
 
 

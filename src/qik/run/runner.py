@@ -48,6 +48,8 @@ class Record(msgspec.Struct, frozen=True):
     stats: dict[str, tuple[int, int, int, int] | None]
     #: Upstream artifact globs -> the digest of the files they matched when keyed.
     globbed: dict[str, str] = {}
+    #: A memo hit's stats instead: where they are in the previous memo (memo.Hit.reuse).
+    reuse: Any = None
 
 
 class Missed(msgspec.Struct, frozen=True):
@@ -309,7 +311,7 @@ class Runner:
             name=name, status="cached", cached=True, duration=row.duration, key=row.key, source=row.cache, log=row.log
         )
         if self.record:
-            self.records[name] = Record(key=row.key, stats=row.stats, globbed=row.globbed)
+            self.records[name] = Record(key=row.key, stats={}, globbed=row.globbed, reuse=row.reuse)
         return o  # shown by the caller, with the hits around it, in one write
 
     def _prehash(self) -> None:
