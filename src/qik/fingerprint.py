@@ -14,7 +14,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -236,23 +236,29 @@ class Fingerprinter:
                         self._stats_loaded = {}
         return self._stats_loaded
 
-    def prefetch(self, listed: list[str] | None = None) -> None:
+    def prefetch(self, listed: list[str] | Callable[[], list[str] | None] | None = None) -> None:
         """Start listing the universe in the background (git runs on another core while
         the configuration is decoded and the graph built); ``listed``: the universe the
-        run memo's fast path made this run of :data:`LS_FILES` output, used instead."""
-        if self._files is None and self._prefetch is None and listed is not None:
-            if _gitmodules(self.root) is None:  # sorted and filtered as _universe does
-                self._files, self.universe_digest = listed, universe_digest(listed)
-            else:
-                self._files, _, self.universe_digest = _from_git(self.root, set(listed))
+        run memo's fast path made of :data:`LS_FILES` output this run, used instead, or a
+        function that reads it from the ``git ls-files`` the fast path left running."""
+        if self._files is None and self._prefetch is None and isinstance(listed, list):
+            self._files, _, self.universe_digest = self._from_listed(listed)
             return
         if self._files is None and self._prefetch is None:
+            pending = listed if callable(listed) else None
 
             def run() -> None:
-                self._prefetched = listing(self.root)
+                found = pending() if pending is not None else None
+                self._prefetched = self._from_listed(found) if found is not None else listing(self.root)
 
             self._prefetch = threading.Thread(target=run, name="qik-ls-files", daemon=True)
             self._prefetch.start()
+
+    def _from_listed(self, listed: list[str]) -> tuple[list[str], bool, str | None]:
+        """:func:`listing` of a universe already sorted and filtered (the run memo's)."""
+        if _gitmodules(self.root) is None:
+            return listed, True, universe_digest(listed)
+        return _from_git(self.root, set(listed))
 
     @property
     def files(self) -> list[str]:

@@ -8,9 +8,11 @@ site-packages for pydist versions); besides, the digest of the file universe (``
 ls-files``), the matches of upstream artifact globs, the config files a search from the
 cwd meets, the plugins' files, qik's own site-packages, and the environment variables
 qik reads. The next identical invocation (:func:`fast_replay`) runs that one ``git
-ls-files`` and stats those paths; when nothing differs, it replays every runnable from
-the memo. When something does, the normal path runs, and :func:`clean` tells it which
-runnables the difference cannot have touched, so only the others are keyed again.
+ls-files`` and stats those paths, 1,024 at a time against a digest per batch; when
+nothing differs, it replays every runnable from the memo. When something does, the normal
+path runs (a forked child stats the paths after the first batch that differed meanwhile:
+:class:`_Rest`), and :func:`clean` tells it which runnables the difference cannot have
+touched, so only the others are keyed again.
 
 The memo is a hint, read as untrusted input: one that is missing, malformed, from
 another qik version, another invocation or another environment is ignored; a stat taken
@@ -145,9 +147,9 @@ _ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "GIT_DIR", "GIT_WORK_TREE", "
 # ---- reading (untrusted: every field is checked before use) ----
 #
 # Two files per invocation: ``<selection>``, all the fast path reads (the paths, how each
-# is compared, one digest of their stats, the rows to replay), and ``<selection>.detail``,
-# read only by a run that takes the normal path (each stat, each row's paths, the file
-# universe), to tell which runnables a change cannot have touched.
+# is compared, the digest of their stats and one per 1,024 paths, the rows to replay), and
+# ``<selection>.detail``, read only by a run that takes the normal path (the stats packed,
+# each row's paths, the file universe), to tell which runnables a change cannot have touched.
 
 
 def _inside(pattern: str) -> bool:
@@ -356,12 +358,24 @@ def _universe(listing: list[str] | None) -> list[str] | None:
     return sorted({f for f in listing if not f.startswith(("._qik/", ".qik/cache/")) and f != ".qik/durations.json"})
 
 
+class _Listing:
+    """A ``git ls-files`` the fast path started and left running: :meth:`__call__` reads
+    its output and makes the universe of it (None when git failed)."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd = pid, fd
+
+    def __call__(self) -> list[str] | None:
+        return _universe(_listing_now(self.pid, self.fd))
+
+
 #: The universe from the fast path's ``git ls-files``, by project root, when it did not
-#: replay: the normal path of the same process takes it (:func:`take_listing`).
-_listed: dict[str, list[str]] = {}
+#: replay: the normal path of the same process takes it (:func:`take_listing`), read
+#: already, or still to be read (the fast path stopped at a difference before git ended).
+_listed: dict[str, list[str] | _Listing] = {}
 
 
-def take_listing(root: str) -> list[str] | None:
+def take_listing(root: str) -> list[str] | _Listing | None:
     """The fast path's universe of ``root`` (see :func:`_universe`), once (None if it took none)."""
     return _listed.pop(root, None)
 
@@ -388,6 +402,7 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
         return None
     pid, r = _spawn_listing(root)  # git lists the universe while the paths are stat'ed
     universe: list[str] | None = None
+    left = False  # git's output left for the normal path to read (in its listing thread)
     try:
         touch: list[str] = []
         base = os.path.join(root, "")
@@ -405,15 +420,19 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
             # yet are left to a child process, which stats them while this one imports,
             # decodes the config and builds the graph (clean() collects them).
             _handoff[key] = (memo, now, _Rest.fork(base, paths, kinds, len(now)))
+            left = True
             return None
         seen: dict[str, str] = {}
         if not all(_globs_hold(root, row[5], seen) for row in memo["rows"]):
             _handoff[key] = (memo, now, None)
             return None
     finally:
-        universe = _universe(_listing_now(pid, r))
-        if universe is not None:  # the normal path's universe, unless this run replays
-            _listed[root] = universe
+        if left:
+            _listed[root] = _Listing(pid, r)
+        else:
+            universe = _universe(_listing_now(pid, r))
+            if universe is not None:  # the normal path's universe, unless this run replays
+                _listed[root] = universe
     if universe is None or listing_digest(universe) != memo["universe"]:
         _handoff[key] = (memo, now, None)
         return None
