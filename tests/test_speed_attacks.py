@@ -216,6 +216,72 @@ def test_a_file_edited_between_the_fast_path_and_the_normal_path_is_seen_by_the_
     assert res.ok and "2 cached" in summary(res)
 
 
+SHARED_TOML = """\
+[commands.a]
+exec = "mkdir -p out && cat src/a/* shared.txt > out/a.txt"
+deps = ["src/a/**", "shared.txt"]
+
+[commands.b]
+exec = "mkdir -p out && cat src/b/* shared.txt > out/b.txt"
+deps = ["src/b/**", "shared.txt"]
+"""
+
+SHARED_EDITOR = """\
+import os, time
+
+if os.environ.get("EDIT_SHARED"):  # after the fast path's stats, before b is keyed
+    with open("shared.txt", "a") as f:
+        f.write("edited\\n")
+    old = time.time() - 60  # an mtime set back, as some tools do: not a racy stat
+    os.utime("shared.txt", (old, old))
+"""
+
+
+def test_a_file_two_rows_share_edited_between_their_stats_is_never_vouched_for(qik_project: Project) -> None:
+    """a replays from the memo (its stats held when the fast path took them); b is keyed
+    again and digests shared.txt after the plugin changed it. The new memo cannot say
+    both stats of that one path: it must not vouch for a with b's, or the next run would
+    replay a built from the old shared.txt. Both are keyed again instead."""
+    p = qik_project
+    p.write("qik.toml", SHARED_TOML)
+    p.write("qikplugin.py", SHARED_EDITOR)
+    p.write("src/a/1.txt", "a1\n")
+    p.write("src/b/1.txt", "b1\n")
+    p.write("shared.txt", "s\n")
+    p.write(".gitignore", "out/\n")
+    p.commit("init")
+    warm(p)
+    p.write("src/b/1.txt", "B1\n")
+    res = p.qik(env={"EDIT_SHARED": "1"})
+    assert res.ok and "1 cached, 1 ran" in summary(res), summary(res)
+    assert p.read("out/b.txt") == "B1\ns\nedited\n"
+    res = p.qik(env=TRACE)
+    assert res.ok and not fast(res), summary(res)
+    assert p.read("out/a.txt") == "a1\ns\nedited\n", summary(res)
+    settle(p)
+    assert p.qik().ok
+    assert fast(p.qik(env=TRACE))
+
+
+def test_an_input_deleted_leaves_the_memo_and_the_next_run_replays(qik_project: Project) -> None:
+    """The memo's path table starts from the previous one; a path no row needs any more
+    (a deleted input) is left out, or every later run would find it missing and never
+    replay from the memo again."""
+    p = qik_project
+    project(p)
+    p.write("src/a/2.txt", "a2\n")
+    p.commit("a2")
+    warm(p)
+    p.path("src/a/2.txt").unlink()
+    res = p.qik()
+    assert res.ok and "1 cached, 1 ran" in summary(res) and p.read("out/a.txt") == "a1\n"
+    memo_file, _ = memo_files(p)
+    assert "src/a/2.txt" not in json.loads(memo_file.read_text())["paths"]
+    settle(p)
+    assert p.qik().ok
+    assert fast(p.qik(env=TRACE))
+
+
 @pytest.mark.parametrize("also_edit", [False, True], ids=["listing-only", "listing-and-stats-handed-off"])
 def test_an_untracked_file_added_after_a_run_is_picked_up(qik_project: Project, also_edit: bool) -> None:
     """The universe comes from the fast path's own ``git ls-files`` (memo.take_listing): a

@@ -748,56 +748,73 @@ def capture(
     import struct
 
     pack = struct.Struct("@4q").pack  # as array("q") lays them out (flat_digest, _packed)
-    missing = pack(*_MISSING)
-    never = pack(*_NEVER)
-    paths: list[str] = []
-    raws: list[bytes] = []
-    kinds: list[str] = []
-    index: dict[str, int] = {}
-    setdefault = index.setdefault
+    missing, never = pack(*_MISSING), pack(*_NEVER)
+    # Memo hits keep their rows' indices: the table starts as the previous memo's (one
+    # object for every hit), and the runnables keyed again override or add their stats.
+    prev = next((rec.reuse[0] for rec in records.values() if rec.reuse is not None), None)
+    if prev is not None:
+        paths = list(prev.paths)
+        raws = [prev.raw[a : a + 32] for a in range(0, len(prev.raw), 32)]
+        kinds = list(prev.kinds)
+    else:
+        paths, raws, kinds = [], [], []
+    index = {p: i for i, p in enumerate(paths)}
+    claimed: set[int] = set()  # what a row (or the fixed paths) says a stat is
+    for rec in records.values():
+        if rec.reuse is not None and rec.reuse[0] is prev:
+            claimed.update(rec.reuse[1])
 
-    def add(path: str, stat: Any) -> int:
-        n = len(paths)
-        i = setdefault(path, n)
-        if i == n:
+    def put(path: str, stat: Any) -> int:
+        if stat is None:
+            raw, kind = missing, "n"
+        elif stat[1] != -2 and stat[1] >= limit:
+            raw, kind = never, "x"
+        else:
+            raw, kind = pack(*stat), "m" if stat[1] == -2 else "i" if stat[3] == -1 else "f"
+        i = index.get(path)
+        if i is None:
+            i = index[path] = len(paths)
             paths.append(path)
-            if stat is None:
-                raws.append(missing)
-                kinds.append("n")
-            elif stat[1] != -2 and stat[1] >= limit:
-                raws.append(never)
-                kinds.append("x")
+            raws.append(raw)
+            kinds.append(kind)
+        elif raws[i] != raw:
+            if raws[i][:24] == raw[:24]:  # the same size, mtime and inode: one compares the mode too
+                if kind == "f":  # an artifact that is also an input downstream: the stricter
+                    raws[i], kinds[i] = raw, kind
+            elif i in claimed:
+                # Two stats of one path (a file that changed between the stats of two rows):
+                # recorded as never trusted, so the next run keys both again.
+                raws[i], kinds[i] = never, "x"
             else:
-                raws.append(pack(*stat))
-                kinds.append("m" if stat[1] == -2 else "i" if stat[3] == -1 else "f")
+                raws[i], kinds[i] = raw, kind
+        claimed.add(i)
         return i
 
     rows, extra = [], []
     try:
         for name in graph.order:
             rec, o = records[name], by_name[name]
-            indices = []
-            if rec.reuse is not None:  # a memo hit: its stats as the previous memo holds them
-                old, at = rec.reuse
-                old_paths, old_raw, old_kinds = old.paths, old.raw, old.kinds
-                for j in at:  # add(), inline: 12,000 calls cost a run 5 ms
-                    p = old_paths[j]
-                    n = len(paths)
-                    i = setdefault(p, n)
-                    if i == n:
-                        paths.append(p)
-                        raws.append(old_raw[32 * j : 32 * j + 32])
-                        kinds.append(old_kinds[j])
-                    indices.append(i)
+            if rec.reuse is not None:
+                if rec.reuse[0] is not prev:  # hits of two memos (clean() makes one Packed): none
+                    _forget(root, key)
+                    return
+                indices = rec.reuse[1]
             else:
-                indices = [add(p, st) for p, st in rec.stats.items()]
+                indices = [put(p, st) for p, st in rec.stats.items()]
             rows.append([name, rec.key, o.source or graph.runnables[name].cache, o.log, o.duration, rec.globbed])
             extra.append([indices, list(graph.upstream[name])])
         base = os.path.join(root, "")
-        fixed = [add(p, _stat(_full(base, p))) for p in always]
+        fixed = [put(p, _stat(_full(base, p))) for p in always]
     except struct.error:  # an inode past 2**63: no memo (flat stats are 64-bit ints)
         _forget(root, key)
         return
+    if len(claimed) < len(paths):  # paths no row needs any more: left out, the indices renumbered
+        keep = sorted(claimed)
+        renumber = {old: new for new, old in enumerate(keep)}
+        paths, raws, kinds = [paths[i] for i in keep], [raws[i] for i in keep], [kinds[i] for i in keep]
+        fixed = [renumber[i] for i in fixed]
+        for row in extra:
+            row[0] = [renumber[i] for i in row[0]]
     flat = b"".join(raws)
     digest = blake2b(flat, digest_size=16).hexdigest()  # flat_digest() of the same stats
     memo = {
