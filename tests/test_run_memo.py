@@ -111,6 +111,8 @@ def test_a_changed_input_reruns_exactly_its_runnable(qik_project: Project, chang
 
 
 def test_a_deleted_input_reruns(qik_project: Project) -> None:
+    """And the memo written then leaves the path out (its table starts from the previous
+    memo's): kept, every later run would find it missing and never replay again."""
     p = qik_project
     project(p)
     p.write("src/a/2.txt", "a2\n")
@@ -120,6 +122,11 @@ def test_a_deleted_input_reruns(qik_project: Project) -> None:
     res = p.qik(env=TRACE)
     assert not fast(res)
     assert p.read("out/a.txt") == "a1\n"
+    (memo_file,) = [f for f in p.path("._qik/memo").iterdir() if "." not in f.name]
+    assert "src/a/2.txt" not in json.loads(memo_file.read_text())["paths"]
+    settle(p)
+    assert p.qik().ok
+    assert fast(p.qik(env=TRACE))
 
 
 def test_a_partial_run_stats_and_lists_once(qik_project: Project, tmp_path: pathlib.Path) -> None:

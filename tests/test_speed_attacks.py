@@ -263,25 +263,6 @@ def test_a_file_two_rows_share_edited_between_their_stats_is_never_vouched_for(q
     assert fast(p.qik(env=TRACE))
 
 
-def test_an_input_deleted_leaves_the_memo_and_the_next_run_replays(qik_project: Project) -> None:
-    """The memo's path table starts from the previous one; a path no row needs any more
-    (a deleted input) is left out, or every later run would find it missing and never
-    replay from the memo again."""
-    p = qik_project
-    project(p)
-    p.write("src/a/2.txt", "a2\n")
-    p.commit("a2")
-    warm(p)
-    p.path("src/a/2.txt").unlink()
-    res = p.qik()
-    assert res.ok and "1 cached, 1 ran" in summary(res) and p.read("out/a.txt") == "a1\n"
-    memo_file, _ = memo_files(p)
-    assert "src/a/2.txt" not in json.loads(memo_file.read_text())["paths"]
-    settle(p)
-    assert p.qik().ok
-    assert fast(p.qik(env=TRACE))
-
-
 @pytest.mark.parametrize("also_edit", [False, True], ids=["listing-only", "listing-and-stats-handed-off"])
 def test_an_untracked_file_added_after_a_run_is_picked_up(qik_project: Project, also_edit: bool) -> None:
     """The universe comes from the fast path's own ``git ls-files`` (memo.take_listing): a
