@@ -110,20 +110,28 @@ def test_a_changed_input_reruns_exactly_its_runnable(qik_project: Project, chang
     assert "1 cached, 1 ran" in summary(res), summary(res)
 
 
-def test_a_deleted_input_reruns(qik_project: Project) -> None:
-    """And the memo written then leaves the path out (its table starts from the previous
-    memo's): kept, every later run would find it missing and never replay again."""
+@pytest.mark.parametrize("count", [1, 80], ids=["one-kept-as-missing", "many-left-out"])
+def test_a_deleted_input_reruns(qik_project: Project, count: int) -> None:
+    """And the memo written then leaves the path out or records it as one that must not
+    exist (its table starts from the previous memo's): kept with its old stat, every later
+    run would find it missing and never replay again."""
     p = qik_project
     project(p)
-    p.write("src/a/2.txt", "a2\n")
-    p.commit("two")
+    gone = [f"src/a/{i + 2}.txt" for i in range(count)]
+    for rel in gone:
+        p.write(rel, "more\n")
+    p.commit("more")
     warm(p)
-    p.path("src/a/2.txt").unlink()
+    for rel in gone:
+        p.path(rel).unlink()
     res = p.qik(env=TRACE)
     assert not fast(res)
     assert p.read("out/a.txt") == "a1\n"
     (memo_file,) = [f for f in p.path("._qik/memo").iterdir() if "." not in f.name]
-    assert "src/a/2.txt" not in json.loads(memo_file.read_text())["paths"]
+    memo = json.loads(memo_file.read_text())
+    kinds = dict(zip(memo["paths"], memo["kinds"], strict=True))
+    assert all(kinds.get(rel, "n") == "n" for rel in gone)
+    assert (gone[0] in kinds) == (count == 1)
     settle(p)
     assert p.qik().ok
     assert fast(p.qik(env=TRACE))

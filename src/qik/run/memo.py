@@ -808,7 +808,16 @@ def capture(
     except struct.error:  # an inode past 2**63: no memo (flat stats are 64-bit ints)
         _forget(root, key)
         return
-    if len(claimed) < len(paths):  # paths no row needs any more: left out, the indices renumbered
+    unclaimed = len(paths) - len(claimed)  # paths no row needs any more (a rerun's old manifest)
+    if unclaimed and unclaimed <= max(64, len(paths) // 16):
+        # A few: kept, stat'ed again as they are compared (renumbering every row's indices
+        # costs a one-file run 10 ms); they only make the memo stricter.
+        for i in [i for i in range(len(paths)) if i not in claimed]:
+            st = _stat(_full(base, paths[i]))
+            if st is not None and kinds[i] in "mi":
+                st = [st[0], -2, st[2], st[3]] if kinds[i] == "m" else [st[0], st[1], st[2], -1]
+            put(paths[i], st)
+    elif unclaimed:  # many: left out, the indices renumbered
         keep = sorted(claimed)
         renumber = {old: new for new, old in enumerate(keep)}
         paths, raws, kinds = [paths[i] for i in keep], [raws[i] for i in keep], [kinds[i] for i in keep]
