@@ -22,6 +22,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -468,6 +469,20 @@ def _die(reaper: qik.run.reaper.Reaper) -> subprocess.Popen[bytes]:
     return proc
 
 
+@contextlib.contextmanager
+def _watched() -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], qik.run.reaper.Reaper]]:
+    """Two session leaders and a reaper; both ended and the reaper closed afterwards."""
+    a, b = procs = sessions(2)
+    reaper = qik.run.reaper.Reaper()
+    try:
+        yield a, b, reaper
+    finally:
+        reaper.close()
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def test_the_watchdog_is_told_of_reaped_children_before_its_pipe_closes() -> None:
     """Reaper.remove holds a removal back; close sends it first, so the watchdog ends only
     the groups still registered (here b; a was "reaped")."""
@@ -489,20 +504,13 @@ def test_the_watchdog_is_told_of_reaped_children_before_its_pipe_closes() -> Non
 def test_a_held_back_removal_goes_with_the_next_registration() -> None:
     """qik killed right after: a's removal went out with b's registration (well before the
     lag), b's own removal was still held back, so the watchdog ends b and not a."""
-    a, b = procs = sessions(2)
-    reaper = qik.run.reaper.Reaper()
-    try:
+    with _watched() as (a, b, reaper):
         reaper.add(a.pid)
         reaper.remove(a.pid)
         reaper.add(b.pid)  # sends a's removal with it
         reaper.remove(b.pid)  # held back: lost with qik
         _die(reaper).wait(10)
         assert ended(b) and not ended(a, 0.3)
-    finally:
-        reaper.close()
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 def test_a_held_back_removal_goes_out_on_its_own_after_the_lag() -> None:
@@ -510,20 +518,13 @@ def test_a_held_back_removal_goes_out_on_its_own_after_the_lag() -> None:
     The removal held back went out once LAG passed (it waited for the next add or
     remove): qik killed meanwhile, the watchdog ends b, and not a group a's pid may by
     then belong to (another qik's child, any session leader)."""
-    a, b = procs = sessions(2)
-    reaper = qik.run.reaper.Reaper()
-    try:
+    with _watched() as (a, b, reaper):
         reaper.add(a.pid)
         reaper.add(b.pid)
         reaper.remove(a.pid)
         time.sleep(reaper.LAG * 4)
         _die(reaper).wait(10)
         assert ended(b) and not ended(a, 0.5)
-    finally:
-        reaper.close()
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 def test_removals_after_close_start_no_watchdog() -> None:

@@ -357,7 +357,13 @@ if how == "sigchld-ignored":
 if how == "threads":
     stop = threading.Event()
     threading.Thread(target=stop.wait, daemon=True).start()
-rest = memo._Rest.fork(base, paths, kinds, 2)
+if how == "short-data":  # a child that wrote part of its stats and ended
+    r, w = os.pipe()
+    os.write(w, b"\\0" * 40)
+    os.close(w)
+    rest = memo._Rest(base, paths, kinds, 2, fd=r)
+else:
+    rest = memo._Rest.fork(base, paths, kinds, 2)
 forked = rest.pid > 0
 if how == "child-killed":
     os.kill(rest.pid, signal.SIGKILL)
@@ -375,6 +381,7 @@ print(json.dumps({"forked": forked, "same": got == want, "n": len(got) // 32, "c
     "how, forked",
     [
         ("plain", True),
+        ("short-data", False),
         ("child-killed", True),
         ("child-interrupted", True),
         ("sigchld-ignored", True),
@@ -384,8 +391,9 @@ print(json.dumps({"forked": forked, "same": got == want, "n": len(got) // 32, "c
 def test_the_rest_of_the_stats_are_the_same_from_the_child_or_without_it(tmp_path: pathlib.Path, how: str, forked: bool) -> None:
     """The child's stats equal those taken in the process, for files, a FIFO, a symlink, a
     name that is not UTF-8 and missing paths; a child killed or interrupted before it wrote
-    them, or a parent ignoring SIGCHLD, costs a stat pass in the parent, never a wrong or
-    short list; with a thread running, qik does not fork at all."""
+    them (whether it wrote nothing, all, or, as "short-data" forces, a part), or a parent
+    ignoring SIGCHLD, costs a stat pass in the parent, never a wrong or short list; with a
+    thread running, qik does not fork at all."""
     base = tmp_path / "tree"
     base.mkdir()
     for i in range(300):

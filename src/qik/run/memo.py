@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import qik
 
@@ -294,20 +295,9 @@ def _wall_ns() -> int:
     return time.time_ns()
 
 
-def stats_digest(stats: list[Any]) -> str:
-    """The digest of recorded stats (4-tuples or None, in path order)."""
-    return flat_digest([x for s in stats for x in (_MISSING if s is None else s)])
-
-
-def flat_digest(flat: list[int]) -> str:
-    """The digest of stats laid end to end, four ints each (:data:`_MISSING` for None)."""
-    from array import array
-
-    try:
-        data = array("q", flat).tobytes()  # 3x faster than repr() for 10,000 stats
-    except OverflowError:  # an inode past 2**63
-        data = repr(flat).encode()
-    return blake2b(data, digest_size=16).hexdigest()
+def _digest(packed: bytes) -> str:
+    """The digest of packed stats (see :class:`Packed`): of all, and of each chunk."""
+    return blake2b(packed, digest_size=16).hexdigest()
 
 
 def listing_digest(files: list[str]) -> str:
@@ -403,23 +393,24 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
     pid, r = _spawn_listing(root)  # git lists the universe while the paths are stat'ed
     universe: list[str] | None = None
     left = False  # git's output left for the normal path to read (in its listing thread)
-    try:
+    try:  # an inode past 2**63 (OverflowError) is not packed: the normal path, which writes no memo
         touch: list[str] = []
         base = os.path.join(root, "")
         paths, kinds = memo["paths"], memo["kinds"]
-        now: list[Any] = []
+        parts: list[bytes] = []
         differs = "x" in kinds  # a stat too fresh to trust: the normal path decides
         for k, digest in enumerate(memo["chunks"]):
             if differs:
                 break
-            part = _now(base, paths[k * _CHUNK : (k + 1) * _CHUNK], kinds[k * _CHUNK : (k + 1) * _CHUNK], touch)
-            now += part
-            differs = stats_digest(part) != digest
+            part = _packed(_now(base, paths[k * _CHUNK : (k + 1) * _CHUNK], kinds[k * _CHUNK : (k + 1) * _CHUNK], touch))
+            parts.append(part)
+            differs = _digest(part) != digest
+        now = b"".join(parts)
         if differs:
             # The normal path's partial hits start from these stats; the paths not stat'ed
             # yet are left to a child process, which stats them while this one imports,
             # decodes the config and builds the graph (clean() collects them).
-            _handoff[key] = (memo, now, _Rest.fork(base, paths, kinds, len(now)))
+            _handoff[key] = (memo, now, _Rest.fork(base, paths, kinds, len(now) // 32))
             left = True
             return None
         seen: dict[str, str] = {}
@@ -456,8 +447,6 @@ class _Rest:
         if start >= len(paths):
             return None
         rest = cls(base, paths, kinds, start)
-        import sys
-
         threading = sys.modules.get("threading")
         if not hasattr(os, "fork") or (threading is not None and threading.active_count() > 1):
             return rest  # forking a process with threads may copy a held lock: stat here
@@ -532,9 +521,9 @@ def drop_handoff() -> None:
 
 # ---- partial hits on the normal path ----
 
-#: A memo the fast path read and the stats it took, when they did not match: the normal
-#: path of the same process continues from them instead of reading and stat'ing again.
-_handoff: dict[str, tuple[dict[str, Any], list[Any], _Rest | None]] = {}
+#: A memo the fast path read and the stats it took (packed), when they did not match: the
+#: normal path of the same process continues from them instead of reading and stat'ing again.
+_handoff: dict[str, tuple[dict[str, Any], bytes, _Rest | None]] = {}
 
 
 class Packed:
@@ -600,7 +589,7 @@ def _detail(root: str, key: str, memo: dict[str, Any]) -> dict[str, Any] | None:
     n = len(memo["paths"])
     if d.digest != memo["digest"] or len(d.stats) != 32 * n or len(d.rows) != len(memo["rows"]):
         return None
-    if blake2b(d.stats, digest_size=16).hexdigest() != memo["digest"] or (d.always and max(d.always) >= n):
+    if _digest(d.stats) != memo["digest"] or (d.always and max(d.always) >= n):
         return None
     if any(indices and max(indices) >= n for indices, _ in d.rows):
         return None
@@ -641,7 +630,7 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
         if now is None:  # one stat pass; a path is dirty when it differs from its record (or was too fresh)
             packed = _packed(_now(os.path.join(root, ""), paths, kinds))
         else:
-            packed = _packed(now) + (rest.collect() if rest is not None else b"")
+            packed = now + (rest.collect() if rest is not None else b"")
     except OverflowError:  # an inode past 2**63: capture() writes no memo of such stats
         return {}
     if len(packed) != len(detail["stats"]):
@@ -682,7 +671,7 @@ def memo_safe(r: Runnable) -> bool:
     """Whether a runnable's key depends only on what the memo records: its files, its
     config, its upstream artifacts, and the venv's stamp for pydist versions."""
     found = _SAFE.get(id(r))
-    if found is None or found[0] is not r:
+    if found is None:
         found = _SAFE[id(r)] = (r, _made_safe(r))
     if not found[1]:
         return False
@@ -747,7 +736,7 @@ def capture(
     limit = _wall_ns() - _RACY_NS  # a stat this fresh may hide a same-size edit in the same tick
     import struct
 
-    pack = struct.Struct("@4q").pack  # as array("q") lays them out (flat_digest, _packed)
+    pack = struct.Struct("@4q").pack  # as array("q") lays them out (_packed)
     missing, never = pack(*_MISSING), pack(*_NEVER)
     # Memo hits keep their rows' indices: the table starts as the previous memo's (one
     # object for every hit), and the runnables keyed again override or add their stats.
@@ -760,8 +749,8 @@ def capture(
         paths, raws, kinds = [], [], []
     index = {p: i for i, p in enumerate(paths)}
     claimed: set[int] = set()  # what a row (or the fixed paths) says a stat is
-    for rec in records.values():
-        if rec.reuse is not None and rec.reuse[0] is prev:
+    for rec in records.values():  # every hit's reuse is of prev: clean() makes one Packed
+        if rec.reuse is not None:
             claimed.update(rec.reuse[1])
 
     def put(path: str, stat: Any) -> int:
@@ -795,9 +784,6 @@ def capture(
         for name in graph.order:
             rec, o = records[name], by_name[name]
             if rec.reuse is not None:
-                if rec.reuse[0] is not prev:  # hits of two memos (clean() makes one Packed): none
-                    _forget(root, key)
-                    return
                 indices = rec.reuse[1]
             else:
                 indices = [put(p, st) for p, st in rec.stats.items()]
@@ -812,10 +798,8 @@ def capture(
     if unclaimed and unclaimed <= max(64, len(paths) // 16):
         # A few: kept, stat'ed again as they are compared (renumbering every row's indices
         # costs a one-file run 10 ms); they only make the memo stricter.
-        for i in [i for i in range(len(paths)) if i not in claimed]:
-            st = _stat(_full(base, paths[i]))
-            if st is not None and kinds[i] in "mi":
-                st = [st[0], -2, st[2], st[3]] if kinds[i] == "m" else [st[0], st[1], st[2], -1]
+        left = [i for i in range(len(paths)) if i not in claimed]
+        for i, st in zip(left, _now(base, [paths[i] for i in left], "".join(kinds[i] for i in left)), strict=True):
             put(paths[i], st)
     elif unclaimed:  # many: left out, the indices renumbered
         keep = sorted(claimed)
@@ -825,7 +809,7 @@ def capture(
         for row in extra:
             row[0] = [renumber[i] for i in row[0]]
     flat = b"".join(raws)
-    digest = blake2b(flat, digest_size=16).hexdigest()  # flat_digest() of the same stats
+    digest = _digest(flat)
     memo = {
         "v": VERSION,
         "qik": qik.__version__,
@@ -836,7 +820,7 @@ def capture(
         "paths": paths,
         "kinds": "".join(kinds),
         "digest": digest,
-        "chunks": [blake2b(flat[a : a + 32 * _CHUNK], digest_size=16).hexdigest() for a in range(0, len(flat), 32 * _CHUNK)],
+        "chunks": [_digest(flat[a : a + 32 * _CHUNK]) for a in range(0, len(flat), 32 * _CHUNK)],
         "rows": rows,
     }
     detail = msgspec.json.encode({"digest": digest, "stats": flat, "always": fixed, "rows": extra, "files": runner.fp.files})
