@@ -656,3 +656,58 @@ def test_what_an_upstream_style_plugin_factory_makes_is_never_replayed_from_the_
     res = p.qik(env={"WORD": "two", **TRACE})
     assert not fast(res)
     assert p.read(out).endswith("two\n"), summary(res)
+
+
+NO_ARTIFACTS = """\
+[commands.gen]
+exec = "cat src/a/*"
+deps = ["src/a/**"]
+
+[commands.use]
+exec = "mkdir -p out && cat src/b/* > out/use.txt"
+deps = ["src/b/**", {type = "command", name = "gen"}]
+artifacts = ["out/use.txt"]
+"""
+
+
+def _manifests(p: Project, name: str) -> dict[str, int]:
+    """The mtimes of a runnable's manifests (a keyed hit touches its manifest, a memo hit
+    leaves a recently touched one as it is)."""
+    return {str(f): f.stat().st_mtime_ns for f in p.path("._qik").rglob(f"{name}*.json")}
+
+
+def test_a_downstream_of_a_rerun_upstream_without_artifacts_stays_a_memo_hit(qik_project: Project) -> None:
+    """Its key does not depend on the upstream (no artifacts to digest): once the upstream
+    ran, its paths are stat'ed again and it replays from its row, not keyed."""
+    p = qik_project
+    project(p, NO_ARTIFACTS)
+    warm(p)
+    before = _manifests(p, "use")
+    assert before
+    p.write("src/a/1.txt", "a2\n")
+    res = p.qik()
+    assert res.ok and "1 cached, 1 ran" in summary(res), summary(res)
+    assert _manifests(p, "use") == before
+    assert p.read("out/use.txt") == "b1\n"
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["new-content", "same-content"])
+def test_a_downstream_whose_upstream_rewrote_its_artifacts_is_keyed_again(qik_project: Project, same: bool) -> None:
+    """The upstream ran and rewrote ``gen/*`` (with new content, or the same): the stats
+    the downstream's row recorded for them no longer hold, so it is keyed (and runs, or
+    replays its entry), never replayed from the row."""
+    p = qik_project
+    project(p, UPSTREAM.replace("cp src/a/* gen/", "cp src/a/1.txt gen/"))
+    p.write(".gitignore", "out/\ngen/\n")
+    p.commit("ignore gen")
+    warm(p)
+    before = _manifests(p, "use")
+    p.write("src/a/2.txt", "a2\n") if same else p.write("src/a/1.txt", "A1\n")
+    res = p.qik()
+    assert res.ok, res.err
+    assert p.read("out/use.txt") == ("a1\n" if same else "A1\n")
+    if same:  # the same key: replayed from its entry, which the lookup touched
+        assert "1 cached, 1 ran" in summary(res), summary(res)
+        assert all(_manifests(p, "use")[f] > before[f] for f in before)
+    else:
+        assert "2 ran" in summary(res), summary(res)

@@ -539,14 +539,42 @@ class Packed:
 
 class Hit:
     """A memo row that still holds, with what a new memo carries over: its stats, as the
-    indices of its paths in the previous memo (``reuse``)."""
+    indices of its paths in the previous memo (``reuse``). A ``pending`` one has an
+    upstream that is keyed again: it holds only if :func:`still_holds` once that ran."""
 
-    __slots__ = ("key", "cache", "log", "duration", "reuse", "globbed")
+    __slots__ = ("key", "cache", "log", "duration", "reuse", "globbed", "pending")
 
     def __init__(
-        self, key: str, cache: str, log: str, duration: float, reuse: tuple[Packed, list[int]], globbed: dict[str, str]
+        self,
+        key: str,
+        cache: str,
+        log: str,
+        duration: float,
+        reuse: tuple[Packed, list[int]],
+        globbed: dict[str, str],
+        pending: bool = False,
     ) -> None:
         self.key, self.cache, self.log, self.duration, self.reuse, self.globbed = key, cache, log, duration, reuse, globbed
+        self.pending = pending
+
+
+def still_holds(hit: Hit, root: str) -> bool:
+    """Whether a pending hit holds now that its upstream ran: its paths (the upstream
+    artifacts it was keyed on among them) have the stats its row recorded, and the
+    upstream artifact globs match the same files. An upstream without artifacts, or one
+    that left them as they were, leaves the key as it was."""
+    previous, indices = hit.reuse
+    kinds = "".join(previous.kinds[i] for i in indices)
+    if "x" in kinds:
+        return False
+    try:
+        now = _packed(_now(os.path.join(root, ""), [previous.paths[i] for i in indices], kinds))
+    except OverflowError:
+        return False
+    raw = previous.raw
+    if now != b"".join(raw[32 * i : 32 * i + 32] for i in indices):
+        return False
+    return _globs_hold(root, hit.globbed, {})
 
 
 _DETAIL: Any = None
@@ -650,7 +678,7 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
     for name in graph.order:
         found = rows.get(name)
         r = graph.runnables[name]
-        if found is None or not memo_safe(r) or any(u not in out for u in graph.upstream[name]):
+        if found is None or not memo_safe(r):
             continue
         (_, k, cache, log, duration, globbed), (indices, upstream) = found
         if sorted(upstream) != sorted(graph.upstream[name]) or not dirty.isdisjoint(indices):
@@ -659,7 +687,12 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
             continue
         if not _globs_hold(root, globbed, seen):
             continue
-        out[name] = Hit(key=k, cache=cache, log=log, duration=float(duration), reuse=(previous, indices), globbed=globbed)
+        # An upstream keyed again may rewrite the artifacts this row was keyed on: the
+        # runner asks still_holds() once it ran.
+        pending = any(u not in out or out[u].pending for u in graph.upstream[name])
+        out[name] = Hit(
+            key=k, cache=cache, log=log, duration=float(duration), reuse=(previous, indices), globbed=globbed, pending=pending
+        )
     return out
 
 

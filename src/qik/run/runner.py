@@ -314,6 +314,15 @@ class Runner:
             self.records[name] = Record(key=row.key, stats={}, globbed=row.globbed, reuse=row.reuse)
         return o  # shown by the caller, with the hits around it, in one write
 
+    def _vouched(self, name: str) -> bool:
+        """Whether the run memo still vouches for a hit: at once, or, for one whose upstream
+        was keyed again, once its paths are stat'ed again (that upstream has run)."""
+        hit = self.memo_hits[name]
+        if not hit.pending or qik.run.memo.still_holds(hit, self.root):
+            return True
+        del self.memo_hits[name]  # keyed like any other runnable
+        return False
+
     def _prehash(self) -> None:
         """Find the runnables never stored (a sure miss: their cache holds no entry for
         them), and digest their input files here, before any worker starts, so workers
@@ -422,7 +431,7 @@ class Runner:
                     name = ready.popleft()
                     if name in outcomes:
                         continue
-                    if name in self.memo_hits:
+                    if name in self.memo_hits and self._vouched(name):
                         memo_hits.append(hit := self._memo_hit(name))
                         finish(name, hit)  # what it unblocks is ready at once
                         continue
