@@ -711,3 +711,25 @@ def test_a_downstream_whose_upstream_rewrote_its_artifacts_is_keyed_again(qik_pr
         assert all(_manifests(p, "use")[f] > before[f] for f in before)
     else:
         assert "2 ran" in summary(res), summary(res)
+
+
+@pytest.mark.parametrize("settled", [False, True], ids=["rows-carried-over", "none-carried-over"])
+def test_a_config_edited_during_a_run_is_not_vouched_for_by_its_memo(qik_project: Project, settled: bool) -> None:
+    """The memo a run writes keeps the stats the config had when it was read: a ``qik.toml``
+    saved while ``a`` runs (its mtime set back, past the racy window) makes the next run
+    load it, not replay ``b`` from a row keyed on the old config. ``b`` replays from the
+    earlier memo's row, or (every file aged, the config too) no row is carried over."""
+    p = qik_project
+    edit = "if [ -f next.toml ]; then cp next.toml qik.toml && rm next.toml && touch -d '1 minute ago' qik.toml; fi"
+    toml = TOML.replace('cat src/a/* > out/a.txt"', f'cat src/a/* > out/a.txt && {edit}"')
+    project(p, toml)
+    warm(p)
+    p.write("next.toml", toml.replace("cat src/b/* > out/b.txt", "cat src/b/* src/b/* > out/b.txt"))
+    p.write("src/a/1.txt", "a2\n")
+    if settled:
+        settle(p)
+    assert p.qik().ok
+    assert not p.path("next.toml").exists() and "src/b/* src/b/*" in p.read("qik.toml")
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert p.read("out/b.txt") == "b1\nb1\n", summary(res)

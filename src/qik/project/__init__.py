@@ -75,7 +75,7 @@ class Project:
     def sub_conf(self, path: pathlib.Path) -> SubProjectConf:
         """The ``[commands]`` of a module's or plugin's own qik.toml (empty without one)."""
         if path not in self._subs:
-            if not os.path.isfile(path):  # one stat, no Path object (500 modules: 500 calls)
+            if not find.is_file(path):  # one stat, no Path object (500 modules: 500 calls)
                 self._subs[path] = SubProjectConf()
             else:
                 where = find.rel(path)
@@ -124,7 +124,7 @@ class Project:
             root = str(self.root)
             for mod in self.conf.modules_by_name.values():
                 path = os.path.join(root, mod.path, "qik.toml")
-                if not os.path.isfile(path):  # one stat, no Path object (500 modules: 500 calls)
+                if not find.is_file(path):  # one stat, no Path object (500 modules: 500 calls)
                     continue
                 sub = self.sub_conf(pathlib.Path(path))
                 if sub.commands:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import stat
 import tomllib
 from typing import Any
 
@@ -32,7 +33,35 @@ def rel(path: pathlib.Path) -> str:
         return str(path)
 
 
+#: The config files this process looked at, by absolute path, as ``lstat`` saw them just
+#: before they were read ((size, mtime_ns, inode, mode); None: not there). The run memo
+#: records these: a stat taken after the run would vouch for an edit saved meanwhile.
+SEEN: dict[str, tuple[int, int, int, int] | None] = {}
+
+
+def note(path: pathlib.Path | str) -> os.stat_result | None:
+    """``lstat`` a config file about to be read or looked for, into :data:`SEEN`."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        SEEN[os.path.abspath(path)] = None
+        return None
+    except OSError:
+        return None
+    SEEN[os.path.abspath(path)] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+    return st
+
+
+def is_file(path: pathlib.Path | str) -> bool:
+    """Whether a config file is there (a file, or a link to one), noted in :data:`SEEN`."""
+    st = note(path)
+    if st is None:
+        return False
+    return stat.S_ISREG(st.st_mode) or (stat.S_ISLNK(st.st_mode) and os.path.isfile(path))
+
+
 def read_toml(path: pathlib.Path) -> dict[str, Any]:
+    note(path)
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
@@ -58,7 +87,7 @@ def _candidates(cwd: pathlib.Path) -> list[Found]:
     top = git_top(cwd)
     found: list[Found] = []
     for d in (cwd, *cwd.parents):
-        if (d / "qik.toml").is_file():
+        if is_file(d / "qik.toml"):
             found.append(Found(d / "qik.toml", {}, "qik.toml"))
         elif (d / "pyproject.toml").is_file():
             data = read_toml(d / "pyproject.toml")
@@ -72,6 +101,7 @@ def _candidates(cwd: pathlib.Path) -> list[Found]:
 def find(cwd: pathlib.Path | None = None) -> Found:
     """The project's config file: the nearest one that is not a module's qik.toml."""
     cwd = (cwd or pathlib.Path.cwd()).resolve()
+    SEEN.clear()
     found = _candidates(cwd)
     if not found:
         raise qik.errors.ConfigNotFound(

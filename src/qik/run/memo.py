@@ -295,7 +295,7 @@ def _wall_ns() -> int:
     return time.time_ns()
 
 
-def _digest(packed: bytes) -> str:
+def _digest(packed: bytes | bytearray) -> str:
     """The digest of packed stats (see :class:`Packed`): of all, and of each chunk."""
     return blake2b(packed, digest_size=16).hexdigest()
 
@@ -531,10 +531,12 @@ class Packed:
     inode, mode``; :data:`_MISSING` for a path that must not exist), in path order, with
     each path's kind (see :func:`_now`). What a new memo takes over from the previous one."""
 
-    __slots__ = ("paths", "raw", "kinds")
+    __slots__ = ("paths", "raw", "kinds", "fixed")
 
-    def __init__(self, paths: list[str], raw: bytes, kinds: str) -> None:
+    def __init__(self, paths: list[str], raw: bytes, kinds: str, fixed: list[int]) -> None:
         self.paths, self.raw, self.kinds = paths, raw, kinds
+        #: The memo's fixed paths (config, plugins, qik), found unchanged when this run began.
+        self.fixed = fixed
 
 
 class Hit:
@@ -596,7 +598,7 @@ def _detail_type() -> Any:
                 ("stats", bytes),  # see Packed (base64 in the JSON)
                 ("always", list[index]),  # type: ignore[valid-type]
                 ("rows", list[tuple[list[index], list[str]]]),  # type: ignore[valid-type]
-                ("files", list[str]),
+                ("files", msgspec.Raw),  # list[str], decoded only when the universe differs (_files)
             ],
             forbid_unknown_fields=True,
         )
@@ -621,9 +623,18 @@ def _detail(root: str, key: str, memo: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if any(indices and max(indices) >= n for indices, _ in d.rows):
         return None
-    if listing_digest(d.files) != memo["universe"]:
-        return None
     return {"stats": d.stats, "always": d.always, "rows": d.rows, "files": d.files}
+
+
+def _files(raw: Any, memo: dict[str, Any]) -> list[str] | None:
+    """The universe a detail file holds, if it is the one its memo names."""
+    import msgspec
+
+    try:
+        files = msgspec.json.decode(raw, type=list[str])
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return files if listing_digest(files) == memo["universe"] else None
 
 
 def _dirty(now: bytes, then: bytes, kinds: str) -> set[int]:
@@ -668,10 +679,13 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
         return {}
     moved: list[str] = []
     if listing_digest(universe) != memo["universe"]:
-        moved = sorted(set(universe) ^ set(detail["files"]))
+        files = _files(detail["files"], memo)
+        if files is None:
+            return {}
+        moved = sorted(set(universe) ^ set(files))
     from qik.globs import match_sorted
 
-    previous = Packed(paths, detail["stats"], kinds)
+    previous = Packed(paths, detail["stats"], kinds, detail["always"])
     rows = {row[0]: (row, extra) for row, extra in zip(memo["rows"], detail["rows"], strict=True)}
     seen: dict[str, str] = {}
     out: dict[str, Hit] = {}
@@ -776,10 +790,10 @@ def capture(
     prev = next((rec.reuse[0] for rec in records.values() if rec.reuse is not None), None)
     if prev is not None:
         paths = list(prev.paths)
-        raws = [prev.raw[a : a + 32] for a in range(0, len(prev.raw), 32)]
+        flat = bytearray(prev.raw)  # 32 bytes per path, as Packed
         kinds = list(prev.kinds)
     else:
-        paths, raws, kinds = [], [], []
+        paths, flat, kinds = [], bytearray(), []
     index = {p: i for i, p in enumerate(paths)}
     claimed: set[int] = set()  # what a row (or the fixed paths) says a stat is
     for rec in records.values():  # every hit's reuse is of prev: clean() makes one Packed
@@ -797,23 +811,41 @@ def capture(
         if i is None:
             i = index[path] = len(paths)
             paths.append(path)
-            raws.append(raw)
+            flat.extend(raw)
             kinds.append(kind)
-        elif raws[i] != raw:
-            if raws[i][:24] == raw[:24]:  # the same size, mtime and inode: one compares the mode too
+        elif (was := flat[32 * i : 32 * i + 32]) != raw:
+            if was[:24] == raw[:24]:  # the same size, mtime and inode: one compares the mode too
                 if kind == "f":  # an artifact that is also an input downstream: the stricter
-                    raws[i], kinds[i] = raw, kind
+                    flat[32 * i : 32 * i + 32], kinds[i] = raw, kind
             elif i in claimed:
                 # Two stats of one path (a file that changed between the stats of two rows):
                 # recorded as never trusted, so the next run keys both again.
-                raws[i], kinds[i] = never, "x"
+                flat[32 * i : 32 * i + 32], kinds[i] = never, "x"
             else:
-                raws[i], kinds[i] = raw, kind
+                flat[32 * i : 32 * i + 32], kinds[i] = raw, kind
         claimed.add(i)
         return i
 
     rows, extra = [], []
+    base = os.path.join(root, "")
     try:
+        # The fixed paths first, with the stats the config was read with (a config saved
+        # while the run went on then differs next time): a config file's as it was read;
+        # else, one the previous memo had and this run found unchanged as it began keeps
+        # that stat; else a stat now. A row that saw another stat of one makes it never trusted.
+        from qik.project.find import SEEN
+
+        unchanged: dict[str, int] = {prev.paths[i]: i for i in prev.fixed} if prev is not None else {}
+        fixed: list[int] = []
+        for p in always:
+            full = _full(base, p)
+            if (seen := SEEN.get(os.path.abspath(full), _NEVER)) is not _NEVER:
+                fixed.append(put(p, seen))
+            elif p in unchanged:
+                claimed.add(unchanged[p])
+                fixed.append(unchanged[p])
+            else:
+                fixed.append(put(p, _stat(full)))
         for name in graph.order:
             rec, o = records[name], by_name[name]
             if rec.reuse is not None:
@@ -822,8 +854,6 @@ def capture(
                 indices = [put(p, st) for p, st in rec.stats.items()]
             rows.append([name, rec.key, o.source or graph.runnables[name].cache, o.log, o.duration, rec.globbed])
             extra.append([indices, list(graph.upstream[name])])
-        base = os.path.join(root, "")
-        fixed = [put(p, _stat(_full(base, p))) for p in always]
     except struct.error:  # an inode past 2**63: no memo (flat stats are 64-bit ints)
         _forget(root, key)
         return
@@ -837,11 +867,11 @@ def capture(
     elif unclaimed:  # many: left out, the indices renumbered
         keep = sorted(claimed)
         renumber = {old: new for new, old in enumerate(keep)}
-        paths, raws, kinds = [paths[i] for i in keep], [raws[i] for i in keep], [kinds[i] for i in keep]
+        paths, kinds = [paths[i] for i in keep], [kinds[i] for i in keep]
+        flat = bytearray(b"".join(flat[32 * i : 32 * i + 32] for i in keep))
         fixed = [renumber[i] for i in fixed]
         for row in extra:
             row[0] = [renumber[i] for i in row[0]]
-    flat = b"".join(raws)
     digest = _digest(flat)
     memo = {
         "v": VERSION,
