@@ -733,3 +733,25 @@ def test_a_config_edited_during_a_run_is_not_vouched_for_by_its_memo(qik_project
     res = p.qik(env=TRACE)
     assert not fast(res)
     assert p.read("out/b.txt") == "b1\nb1\n", summary(res)
+
+
+@pytest.mark.parametrize("inputs", [1, 1100], ids=["stat-here", "stat-by-the-child"])
+def test_a_partial_run_touches_the_entries_it_replays_from_the_memo(qik_project: Project, inputs: int) -> None:
+    """Least-recently-used pruning reads the manifests' mtimes: a row replayed from the memo
+    on the normal path touches its entry's manifest when it was not touched for a while, as
+    the fast path and a keyed hit do (with 1,100 inputs of ``a``, ``b``'s manifest is past
+    the first batch of stats, which a forked child takes)."""
+    p = qik_project
+    project(p)
+    for i in range(2, inputs + 1):
+        p.write(f"src/a/{i}.txt", "")
+    p.commit("inputs")
+    warm(p)
+    hour_ago = time.time() - 3600
+    manifests = _manifests(p, "b")
+    for f in manifests:
+        os.utime(f, (hour_ago, hour_ago))
+    p.write("src/a/1.txt", "A1\n")
+    res = p.qik()
+    assert res.ok and "1 cached, 1 ran" in summary(res), summary(res)
+    assert all(os.stat(f).st_mtime > time.time() - 60 for f in manifests)

@@ -123,11 +123,7 @@ def _fast(args: list[str]) -> int | None:
     try:
         console.replay(rows)
         console.end()
-        for path in touch:  # as a hit does: least-recently-used pruning reads these mtimes
-            try:  # noqa: SIM105 - contextlib costs the fast path 3 ms
-                os.utime(path)
-            except OSError:
-                pass
+        memo.touch(touch)  # as a hit does: least-recently-used pruning reads these mtimes
         console.summary(rows, qik.run.console.elapsed())
     except KeyboardInterrupt:
         console.end()

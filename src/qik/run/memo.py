@@ -289,6 +289,16 @@ def _now(base: str, paths: list[str], kinds: str, old_manifests: list[str] | Non
     return out
 
 
+def touch(manifests: list[str]) -> None:
+    """Touch the manifests of entries in use, as a cache hit does: least-recently-used
+    pruning reads their mtimes (:func:`_now` lists those not touched for a while)."""
+    for path in manifests:
+        try:  # noqa: SIM105 - contextlib costs the fast path 3 ms
+            os.utime(path)
+        except OSError:
+            pass
+
+
 def _wall_ns() -> int:
     import time
 
@@ -394,7 +404,7 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
     universe: list[str] | None = None
     left = False  # git's output left for the normal path to read (in its listing thread)
     try:  # an inode past 2**63 (OverflowError) is not packed: the normal path, which writes no memo
-        touch: list[str] = []
+        stale: list[str] = []  # manifests to touch
         base = os.path.join(root, "")
         paths, kinds = memo["paths"], memo["kinds"]
         parts: list[bytes] = []
@@ -402,11 +412,12 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
         for k, digest in enumerate(memo["chunks"]):
             if differs:
                 break
-            part = _packed(_now(base, paths[k * _CHUNK : (k + 1) * _CHUNK], kinds[k * _CHUNK : (k + 1) * _CHUNK], touch))
+            part = _packed(_now(base, paths[k * _CHUNK : (k + 1) * _CHUNK], kinds[k * _CHUNK : (k + 1) * _CHUNK], stale))
             parts.append(part)
             differs = _digest(part) != digest
         now = b"".join(parts)
         if differs:
+            touch(stale)  # the rows the normal path replays from the memo are hits too
             # The normal path's partial hits start from these stats; the paths not stat'ed
             # yet are left to a child process, which stats them while this one imports,
             # decodes the config and builds the graph (clean() collects them).
@@ -428,7 +439,7 @@ def fast_replay(root: str, key: str) -> tuple[Settings, list[Replayed], list[str
         _handoff[key] = (memo, now, None)
         return None
     rows = [Replayed(name, k, cache, log, float(duration)) for name, k, cache, log, duration, _ in memo["rows"]]
-    return Settings(*memo["console"]), rows, touch
+    return Settings(*memo["console"]), rows, stale
 
 
 class _Rest:
@@ -460,10 +471,13 @@ class _Rest:
         if pid == 0:  # the child: stat, write, and leave without running any cleanup
             try:
                 os.close(r)
-                data = _packed(_now(base, paths[start:], kinds[start:]))
+                old: list[str] = []
+                data = _packed(_now(base, paths[start:], kinds[start:], old))
                 view = memoryview(data)
                 while view:
                     view = view[os.write(w, view) :]
+                os.close(w)
+                touch(old)
             except BaseException:  # noqa: BLE001, S110 - the parent stats what it did not get
                 pass
             finally:
@@ -487,7 +501,9 @@ class _Rest:
                 self.close()
             data = b"".join(chunks)
         if len(data) != expected:
-            return _packed(_now(self.base, self.paths[self.start :], self.kinds[self.start :]))
+            old: list[str] = []
+            data = _packed(_now(self.base, self.paths[self.start :], self.kinds[self.start :], old))
+            touch(old)
         return data
 
     def close(self) -> None:
@@ -667,7 +683,9 @@ def clean(graph: Graph, root: str, key: str, universe: list[str]) -> dict[str, H
     paths, kinds = memo["paths"], memo["kinds"]
     try:
         if now is None:  # one stat pass; a path is dirty when it differs from its record (or was too fresh)
-            packed = _packed(_now(os.path.join(root, ""), paths, kinds))
+            old: list[str] = []
+            packed = _packed(_now(os.path.join(root, ""), paths, kinds, old))
+            touch(old)
         else:
             packed = now + (rest.collect() if rest is not None else b"")
     except OverflowError:  # an inode past 2**63: capture() writes no memo of such stats
