@@ -236,6 +236,11 @@ def _memo_paths() -> list[str]:
     paths = [os.path.relpath(project.location, root), "qikplugin.py"]
     paths += qik.run.memo.candidates(os.getcwd(), str(root))
     paths += [f"{m.path.strip('/')}/qik.toml" for m in project.conf.modules_by_name.values()]
+    # Every config file the search and the load looked at, a link's target and the
+    # project's qikplugin.py among them (a qik.toml added beside a pyproject.toml's [tool.qik]).
+    from qik.project.find import SEEN
+
+    paths += sorted(SEEN)
     # qik's own code and the plugins' (an editable install changes without a new version).
     folders = {os.path.dirname(qik.__file__)} | {str(p.dir) for p in project.plugins.values() if p.source != "project"}
     for folder in sorted(folders):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pathlib
 import stat
+import time
 import tomllib
 from typing import Any
 
@@ -34,21 +35,37 @@ def rel(path: pathlib.Path) -> str:
 
 
 #: The config files this process looked at, by absolute path, as ``lstat`` saw them just
-#: before they were read ((size, mtime_ns, inode, mode); None: not there). The run memo
-#: records these: a stat taken after the run would vouch for an edit saved meanwhile.
-SEEN: dict[str, tuple[int, int, int, int] | None] = {}
+#: before they were read ((size, mtime_ns, inode, mode); None: not there; :data:`FRESH`:
+#: changed within two seconds, too fresh to vouch for, as git's racy-timestamp rule has
+#: it). The run memo records these: a stat taken after the run would vouch for an edit
+#: saved meanwhile.
+SEEN: dict[str, tuple[int, int, int, int] | str | None] = {}
+FRESH = "fresh"
+_RACY_NS = 2_000_000_000
 
 
-def note(path: pathlib.Path | str) -> os.stat_result | None:
-    """``lstat`` a config file about to be read or looked for, into :data:`SEEN`."""
+def _note(path: str) -> os.stat_result | None:
+    key = os.path.abspath(path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        SEEN[os.path.abspath(path)] = None
+        SEEN[key] = None
         return None
     except OSError:
         return None
-    SEEN[os.path.abspath(path)] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+    if st.st_mtime_ns >= time.time_ns() - _RACY_NS:
+        SEEN[key] = FRESH
+    else:
+        SEEN[key] = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode)
+    return st
+
+
+def note(path: pathlib.Path | str) -> os.stat_result | None:
+    """``lstat`` a config file about to be read or looked for, into :data:`SEEN`; for a
+    link, its target too (an edit to the target does not show on the link)."""
+    st = _note(str(path))
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        _note(os.path.realpath(path))
     return st
 
 

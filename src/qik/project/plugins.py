@@ -29,6 +29,7 @@ import qik
 import qik.errors
 import qik.registry
 import qik.warnings
+from qik.project import find
 
 AUTOLOAD_OFF_ENV = "QIK_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "QIK_PLUGINS"
@@ -200,7 +201,7 @@ def import_plugin(name: str, value: str, source: str, *, dist: str | None = None
 def load_project_plugin(root: pathlib.Path) -> LoadedPlugin | None:
     """The project's own ``qikplugin.py`` (as module ``qikplugin``), if it has one."""
     path = root / "qikplugin.py"
-    if not path.is_file():
+    if not find.is_file(path):  # noted: the run memo records the stat it was imported at
         return None
     key = f"qikplugin:{path.resolve()}"
     current = sys.modules.get("qikplugin")

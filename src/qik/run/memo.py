@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from qik.run.runner import Runner
 
 VERSION = 5
+_STARTED_NS = __import__("time").time_ns()  # about when this process started (qik.cli imports this module)
 _RACY_NS = 2_000_000_000
 _TOUCH_NS = 600_000_000_000  # a hit touches a manifest older than this (LRU pruning)
 _KEEP = 8  # memos kept per project (one per distinct invocation)
@@ -84,14 +85,6 @@ class Settings:
 
     def aslist(self) -> list[Any]:
         return [self.verbosity, self.stream, self.progress]
-
-
-def _stat(path: str) -> list[int] | None:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
 
 
 def selection(argv: list[str], cwd: str) -> str | None:
@@ -818,8 +811,10 @@ def capture(
         if rec.reuse is not None:
             claimed.update(rec.reuse[1])
 
-    def put(path: str, stat: Any) -> int:
-        if stat is None:
+    def put(path: str, stat: Any, fresh: bool = False) -> int:
+        if fresh:
+            raw, kind = never, "x"
+        elif stat is None:
             raw, kind = missing, "n"
         elif stat[1] != -2 and stat[1] >= limit:
             raw, kind = never, "x"
@@ -850,20 +845,28 @@ def capture(
         # The fixed paths first, with the stats the config was read with (a config saved
         # while the run went on then differs next time): a config file's as it was read;
         # else, one the previous memo had and this run found unchanged as it began keeps
-        # that stat; else a stat now. A row that saw another stat of one makes it never trusted.
-        from qik.project.find import SEEN
+        # that stat; else a stat now, trusted only if the file did not change since shortly
+        # before this process started (its code and plugins were imported then). A row
+        # that saw another stat of one makes it never trusted.
+        from qik.project.find import FRESH, SEEN
 
         unchanged: dict[str, int] = {prev.paths[i]: i for i in prev.fixed} if prev is not None else {}
         fixed: list[int] = []
         for p in always:
             full = _full(base, p)
             if (seen := SEEN.get(os.path.abspath(full), _NEVER)) is not _NEVER:
-                fixed.append(put(p, seen))
+                fixed.append(put(p, seen, fresh=seen == FRESH))
             elif p in unchanged:
                 claimed.add(unchanged[p])
                 fixed.append(unchanged[p])
             else:
-                fixed.append(put(p, _stat(full)))
+                try:
+                    st = os.lstat(full)
+                except OSError:
+                    fixed.append(put(p, None))
+                    continue
+                changed = st.st_mtime_ns >= _STARTED_NS - _RACY_NS
+                fixed.append(put(p, [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode], fresh=changed))
         for name in graph.order:
             rec, o = records[name], by_name[name]
             if rec.reuse is not None:
