@@ -240,7 +240,8 @@ def _memo_paths() -> list[str]:
     # project's qikplugin.py among them (a qik.toml added beside a pyproject.toml's [tool.qik]).
     from qik.project.find import SEEN
 
-    paths += sorted(SEEN)
+    inside = os.path.join(str(root), "")
+    paths += sorted(p[len(inside) :] if p.startswith(inside) else p for p in SEEN)
     # qik's own code and the plugins' (an editable install changes without a new version).
     folders = {os.path.dirname(qik.__file__)} | {str(p.dir) for p in project.plugins.values() if p.source != "project"}
     for folder in sorted(folders):
@@ -249,7 +250,7 @@ def _memo_paths() -> list[str]:
 
     # Installing or removing a distribution (a plugin's entry point) changes this folder.
     paths += sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-    return paths
+    return list(dict.fromkeys(paths))  # each once (a module's qik.toml is also a file SEEN)
 
 
 def _sources(folder: str, limit: int = 5000) -> list[str]:

@@ -34,7 +34,7 @@ def rel(path: pathlib.Path) -> str:
         return str(path)
 
 
-#: The config files this process looked at, by absolute path, as ``lstat`` saw them just
+#: The config files this process looked at, by absolute, normalized path, as ``lstat`` saw them just
 #: before they were read ((size, mtime_ns, inode, mode); None: not there; :data:`FRESH`:
 #: changed within two seconds, too fresh to vouch for, as git's racy-timestamp rule has
 #: it). The run memo records these: a stat taken after the run would vouch for an edit
@@ -45,7 +45,7 @@ _RACY_NS = 2_000_000_000
 
 
 def _note(path: str) -> os.stat_result | None:
-    key = os.path.abspath(path)
+    key = os.path.normpath(path) if path[:1] == "/" else os.path.abspath(path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:

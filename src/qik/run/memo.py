@@ -854,7 +854,7 @@ def capture(
         fixed: list[int] = []
         for p in always:
             full = _full(base, p)
-            if (seen := SEEN.get(os.path.abspath(full), _NEVER)) is not _NEVER:
+            if (seen := SEEN.get(os.path.normpath(full), _NEVER)) is not _NEVER:
                 fixed.append(put(p, seen, fresh=seen == FRESH))
             elif p in unchanged:
                 claimed.add(unchanged[p])
