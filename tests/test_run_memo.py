@@ -755,3 +755,40 @@ def test_a_partial_run_touches_the_entries_it_replays_from_the_memo(qik_project:
     res = p.qik()
     assert res.ok and "1 cached, 1 ran" in summary(res), summary(res)
     assert all(os.stat(f).st_mtime > time.time() - 60 for f in manifests)
+
+
+def test_a_plugin_module_edited_during_a_run_is_not_vouched_for(qik_project: Project) -> None:
+    """qik's and the plugins' own files are stat'ed after the run when no row of an earlier
+    memo is carried over: one edited after this process imported it (``a`` edits the
+    plugin's ``deps.py``, then runs on past the two-second racy window) is never trusted,
+    so the next run imports the new code and keys ``a`` again."""
+    p = qik_project
+    ext = p.root.parent / "ext"
+    (ext / "extplug").mkdir(parents=True)
+    (ext / "extplug" / "__init__.py").write_text("")
+    (ext / "extplug" / "qikplugin.py").write_text(
+        "import qik.plugin\n\n\nclass WordConf(qik.plugin.DepConf, frozen=True, tag='word'):\n    word: str\n\n\n"
+        "qik.plugin.register_type(WordConf, 'extplug.deps.factory')\n"
+    )
+    deps = ext / "extplug" / "deps.py"
+    deps.write_text(
+        "from typing import ClassVar\n\nimport qik.plugin\n\n\nclass Word(qik.plugin.Dep, frozen=True):\n"
+        "    memo_safe: ClassVar[bool] = True\n\n    @property\n    def consts(self):\n        return [self.val]\n\n\n"
+        "def factory(conf, module=None, space=None):\n    return Word(conf.word)\n"
+    )
+    for f in (ext / "extplug").iterdir():
+        os.utime(f, (time.time() - 60, time.time() - 60))
+    p.env["PYTHONPATH"] = str(ext)
+    edit = f"if [ -f {ext}/next.py ]; then mv {ext}/next.py {deps} && touch {deps} && sleep 2.2; fi"
+    toml = '[plugins]\nword = "extplug"\n\n' + TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "word", word = "w"}]')
+    project(p, toml.replace('cat src/a/* > out/a.txt"', f'cat src/a/* > out/a.txt && {edit}"'))
+    warm(p)
+    (ext / "next.py").write_text(deps.read_text().replace("return [self.val]", "return [self.val + '2']"))
+    for f in p.path("._qik/memo").iterdir():  # no memo: nothing is carried over
+        f.unlink()
+    p.write("src/a/1.txt", "A1\n")
+    assert "1 cached, 1 ran" in summary(p.qik())
+    assert "'2'" in deps.read_text()
+    res = p.qik(env=TRACE)
+    assert not fast(res)
+    assert "1 cached, 1 ran" in summary(res), summary(res)  # the new code gives a new key

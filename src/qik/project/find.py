@@ -41,7 +41,7 @@ def rel(path: pathlib.Path) -> str:
 #: saved meanwhile.
 SEEN: dict[str, tuple[int, int, int, int] | str | None] = {}
 FRESH = "fresh"
-_RACY_NS = 2_000_000_000
+_RACY_NS = 2_000_000_000  # qik.run.memo._RACY_NS (the memo reads SEEN; this layer does not import it)
 
 
 def _note(path: str) -> os.stat_result | None:
