@@ -576,10 +576,10 @@ def test_a_file_name_that_is_not_utf8_is_never_replayed_wrongly(qik_project: Pro
     assert p.read("out/a.txt") == "a1\nODD\n"
 
 
-def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qik_project: Project) -> None:
-    """A plugin developed in place (an editable install): editing any of its modules, not
-    only its qikplugin.py, is seen, and so is another PYTHONPATH."""
-    p = qik_project
+def _ext_plugin(p: Project) -> tuple[pathlib.Path, pathlib.Path]:
+    """A plugin package outside the project (``extplug``, on PYTHONPATH, as an editable
+    install is) with a memo-safe ``word`` dep whose consts its ``deps.py`` makes; its files
+    aged past the memo's two-second rule. The folder and ``deps.py``."""
     ext = p.root.parent / "ext"
     (ext / "extplug").mkdir(parents=True)
     (ext / "extplug" / "__init__.py").write_text("")
@@ -594,8 +594,16 @@ def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qi
         "def factory(conf, module=None, space=None):\n    return Word(conf.word)\n"
     )
     for f in (ext / "extplug").iterdir():
-        os.utime(f, (time.time() - 60, time.time() - 60))  # older than the memo's two-second rule
+        os.utime(f, (time.time() - 60, time.time() - 60))
     p.env["PYTHONPATH"] = str(ext)
+    return ext, deps
+
+
+def test_an_edit_to_a_plugin_package_or_its_search_path_takes_the_normal_path(qik_project: Project) -> None:
+    """A plugin developed in place (an editable install): editing any of its modules, not
+    only its qikplugin.py, is seen, and so is another PYTHONPATH."""
+    p = qik_project
+    ext, deps = _ext_plugin(p)
     toml = '[plugins]\nword = "extplug"\n\n' + TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "word", word = "w"}]')
     project(p, toml)
     warm(p)
@@ -763,22 +771,7 @@ def test_a_plugin_module_edited_during_a_run_is_not_vouched_for(qik_project: Pro
     plugin's ``deps.py``, then runs on past the two-second racy window) is never trusted,
     so the next run imports the new code and keys ``a`` again."""
     p = qik_project
-    ext = p.root.parent / "ext"
-    (ext / "extplug").mkdir(parents=True)
-    (ext / "extplug" / "__init__.py").write_text("")
-    (ext / "extplug" / "qikplugin.py").write_text(
-        "import qik.plugin\n\n\nclass WordConf(qik.plugin.DepConf, frozen=True, tag='word'):\n    word: str\n\n\n"
-        "qik.plugin.register_type(WordConf, 'extplug.deps.factory')\n"
-    )
-    deps = ext / "extplug" / "deps.py"
-    deps.write_text(
-        "from typing import ClassVar\n\nimport qik.plugin\n\n\nclass Word(qik.plugin.Dep, frozen=True):\n"
-        "    memo_safe: ClassVar[bool] = True\n\n    @property\n    def consts(self):\n        return [self.val]\n\n\n"
-        "def factory(conf, module=None, space=None):\n    return Word(conf.word)\n"
-    )
-    for f in (ext / "extplug").iterdir():
-        os.utime(f, (time.time() - 60, time.time() - 60))
-    p.env["PYTHONPATH"] = str(ext)
+    ext, deps = _ext_plugin(p)
     edit = f"if [ -f {ext}/next.py ]; then mv {ext}/next.py {deps} && touch {deps} && sleep 2.2; fi"
     toml = '[plugins]\nword = "extplug"\n\n' + TOML.replace('deps = ["src/a/**"]', 'deps = ["src/a/**", {type = "word", word = "w"}]')
     project(p, toml.replace('cat src/a/* > out/a.txt"', f'cat src/a/* > out/a.txt && {edit}"'))
